@@ -1,0 +1,315 @@
+"""The one handler wrapper: session, current member, language, permissions, errors, replies.
+
+Every handler is `async def name(ctx: Ctx) -> None`, decorated with `@handler(...)`. The wrapper
+opens one transaction per update (read or write), loads the actor, checks the required standing,
+runs the handler, commits once, and only then sends what the handler queued. A domain error rolls
+back and its message is shown in the user's language. Sending after the commit means a reply never
+claims something the database did not keep, and no network wait ever holds the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import Application, ContextTypes
+
+from config import Config
+from handlers.callback_data import BadCallback, Callback, Cb, pack, parse
+from messages import Renderer, pick_locale
+from models import members
+from models.db import Database
+from models.errors import DomainError
+from models.members import Actor
+
+log = logging.getLogger(__name__)
+
+# A reply waits at most this long for a flood-control pause before it is dropped and logged.
+MAX_RETRY_AFTER = 30
+SEND_ATTEMPTS = 2
+
+PTBCallback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+@dataclass
+class Services:
+    """What every handler needs beside the update; one per Application (bot_data['services'])."""
+
+    config: Config
+    db: Database
+    renderer: Renderer
+    commands: list[Command] = field(default_factory=list)
+    flows: dict[str, Callable[[Ctx, str], Awaitable[None]]] = field(default_factory=dict)
+
+
+def services_of(context: ContextTypes.DEFAULT_TYPE | Application) -> Services:
+    """The Services object of this application."""
+    app = context if isinstance(context, Application) else context.application
+    return app.bot_data["services"]
+
+
+class Need(enum.IntEnum):
+    """Who may use a handler; checked on every command and every button press."""
+
+    ANYONE = 0
+    VERIFIED = 1
+    CADRE = 2
+    ADMIN = 3
+
+
+@dataclass
+class Outgoing:
+    chat_id: int
+    text: str = ""
+    keyboard: InlineKeyboardMarkup | None = None
+    edit: Message | None = None
+    document: tuple[bytes, str] | None = None
+
+
+@dataclass
+class Ctx:
+    """One update being handled: the session, who is acting, their language, and queued replies."""
+
+    update: Update
+    context: ContextTypes.DEFAULT_TYPE
+    services: Services
+    session: AsyncSession
+    actor: Actor
+    locale: str
+    callback: Callback | None = None
+    outbox: list[Outgoing] = field(default_factory=list)
+    toast: str | None = None
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def config(self) -> Config:
+        """The organisation's configuration."""
+        return self.services.config
+
+    @property
+    def chat_id(self) -> int:
+        """The chat the update came from."""
+        return self.update.effective_chat.id
+
+    @property
+    def member(self) -> members.Member:
+        """The current member (handlers that need VERIFIED always have one)."""
+        assert self.actor.member is not None
+        return self.actor.member
+
+    @property
+    def args(self) -> list[str]:
+        """Words after the command."""
+        return list(self.context.args or [])
+
+    def t(self, name: str, locale: str | None = None, **kw: Any) -> str:
+        """Render a message template in the user's (or the given) language."""
+        return self.services.renderer.render(locale or self.locale, name, **kw)
+
+    def label(self, key: str, locale: str | None = None, **kw: Any) -> str:
+        """A button label in the user's (or the given) language."""
+        return self.services.renderer.label(locale or self.locale, key, **kw)
+
+    def button(self, key: str, action: Cb, *args: int | str, **kw: Any) -> InlineKeyboardButton:
+        """An inline button with a label and packed callback data."""
+        return InlineKeyboardButton(self.label(key, **kw), callback_data=pack(action, *args))
+
+    def reply(self, name: str, keyboard: list[list[InlineKeyboardButton]] | None = None, **kw: Any) -> None:
+        """Send a message to this chat after the commit."""
+        markup = InlineKeyboardMarkup(keyboard) if keyboard else None
+        self.outbox.append(Outgoing(self.chat_id, self.t(name, **kw), markup))
+
+    def show(self, name: str, keyboard: list[list[InlineKeyboardButton]] | None = None, **kw: Any) -> None:
+        """Edit the pressed message in place (button presses) or send a new one (commands)."""
+        markup = InlineKeyboardMarkup(keyboard) if keyboard else None
+        query = self.update.callback_query
+        message = query.message if query is not None and isinstance(query.message, Message) else None
+        self.outbox.append(Outgoing(self.chat_id, self.t(name, **kw), markup, edit=message))
+
+    def notify(self, chat_id: int, text: str, keyboard: list[list[InlineKeyboardButton]] | None = None) -> None:
+        """Send a message to someone else after the commit (text already rendered in their language)."""
+        markup = InlineKeyboardMarkup(keyboard) if keyboard else None
+        self.outbox.append(Outgoing(chat_id, text, markup))
+
+    def send_document(self, content: bytes, filename: str, caption_name: str, **kw: Any) -> None:
+        """Send a file to this chat after the commit."""
+        self.outbox.append(Outgoing(self.chat_id, self.t(caption_name, **kw), document=(content, filename)))
+
+
+async def deliver(app: Application, item: Outgoing) -> Message | bool | None:
+    """Send one message, handling every Telegram error on purpose; never raises."""
+    for attempt in range(SEND_ATTEMPTS):
+        try:
+            if item.document is not None:
+                content, filename = item.document
+                return await app.bot.send_document(
+                    item.chat_id, InputFile(content, filename=filename), caption=item.text or None
+                )
+            if item.edit is not None:
+                try:
+                    return await item.edit.edit_text(item.text, reply_markup=item.keyboard)
+                except BadRequest as exc:
+                    if "not modified" in str(exc).lower():
+                        return None
+                    # Too old, deleted or not a text message: say it in a new message instead.
+                    log.info("edit failed (%s); sending a new message", exc)
+                    item = Outgoing(item.chat_id, item.text, item.keyboard)
+                    continue
+            return await app.bot.send_message(item.chat_id, item.text, reply_markup=item.keyboard)
+        except RetryAfter as exc:
+            wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
+            if wait > MAX_RETRY_AFTER or attempt + 1 == SEND_ATTEMPTS:
+                log.warning("flood control: dropping a reply after retry_after=%s", wait)
+                return None
+            await asyncio.sleep(wait)
+        except Forbidden:
+            log.info("chat %s blocked the bot or left; marking it", item.chat_id)
+            db = services_of(app).db
+            async with db.write() as session:
+                await members.mark_blocked(session, item.chat_id)
+            return None
+        except (TimedOut, NetworkError) as exc:
+            if attempt + 1 == SEND_ATTEMPTS:
+                log.warning("giving up on a reply after %s", type(exc).__name__)
+                return None
+        except BadRequest as exc:
+            log.warning("Telegram refused a reply: %s", exc)
+            return None
+    return None
+
+
+def _requires_private(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type != ChatType.PRIVATE
+
+
+def handler(
+    *, write: bool = False, needs: Need = Need.VERIFIED, private: bool = True
+) -> Callable[[Callable[[Ctx], Awaitable[None]]], PTBCallback]:
+    """Wrap `async def fn(ctx)` into a PTB callback with one transaction and the permission check."""
+
+    def decorate(fn: Callable[[Ctx], Awaitable[None]]) -> PTBCallback:
+        @functools.wraps(fn)
+        async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            user = update.effective_user
+            if user is None or update.effective_chat is None:
+                return
+            services = services_of(context)
+            query = update.callback_query
+            callback = None
+            if query is not None:
+                try:
+                    callback = parse(query.data)
+                except BadCallback:
+                    await answer_query(
+                        query, services.renderer.label(pick_locale(user.language_code), "button_expired")
+                    )
+                    return
+            if private and _requires_private(update):
+                await _point_to_private(update, context, services)
+                return
+            ctx: Ctx | None = None
+            error: DomainError | None = None
+            try:
+                session_scope = services.db.write() if write else services.db.read()
+                async with session_scope as session:
+                    actor = await members.load_actor(session, user.id, services.config.admin_ids)
+                    locale = pick_locale(actor.member.language if actor.member else user.language_code)
+                    ctx = Ctx(update, context, services, session, actor, locale, callback)
+                    _check_standing(actor, needs)
+                    await fn(ctx)
+            except DomainError as exc:
+                error = exc
+            except BadCallback:
+                error = DomainError("button_expired")
+            if ctx is None:
+                return
+            if error is not None:
+                await _show_error(ctx, error)
+                return
+            if query is not None:
+                await answer_query(query, ctx.toast)
+            for item in ctx.outbox:
+                await deliver(context.application, item)
+            for job in ctx.after_commit:
+                await job()
+
+        wrapped.needs = needs  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorate
+
+
+def _check_standing(actor: Actor, needs: Need) -> None:
+    if needs >= Need.ADMIN and not actor.is_admin:
+        raise DomainError("not_allowed")
+    if needs >= Need.CADRE and not actor.is_cadre:
+        raise DomainError("not_allowed")
+    if needs >= Need.VERIFIED and not actor.verified and not actor.is_admin:
+        if actor.member is not None:
+            raise DomainError("still_pending")
+        raise DomainError("not_registered")
+
+
+async def answer_query(query: CallbackQuery, text: str | None) -> None:
+    """Answer a button press; an expired query is logged, not raised."""
+    try:
+        await query.answer(text)
+    except (BadRequest, TimedOut, NetworkError) as exc:
+        # A query older than ~15 minutes cannot be answered any more; the user saw the spinner stop.
+        log.info("could not answer a callback query: %s", exc)
+
+
+async def _show_error(ctx: Ctx, error: DomainError) -> None:
+    text = ctx.t(f"errors/{error.key}", **error.params)
+    query = ctx.update.callback_query
+    if query is not None:
+        await answer_query(query, None)
+    keyboard = None
+    if error.key == "not_registered":
+        keyboard = InlineKeyboardMarkup([[ctx.button("register", Cb.OPEN_SECTION, "start")]])
+    await deliver(ctx.context.application, Outgoing(ctx.chat_id, text, keyboard))
+
+
+async def _point_to_private(update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services) -> None:
+    user = update.effective_user
+    locale = pick_locale(user.language_code if user else None)
+    url = f"https://t.me/{context.bot.username}?start=go"
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(services.renderer.label(locale, "open_private"), url=url)]])
+    text = services.renderer.render(locale, "common/use_private", org=services.config.org_name(locale))
+    if update.callback_query is not None:
+        await answer_query(update.callback_query, None)
+    await deliver(context.application, Outgoing(update.effective_chat.id, text, keyboard))
+
+
+@dataclass(frozen=True)
+class Command:
+    """A slash command; with menu_order it is also a button in the home menu.
+
+    Label keys: cmd.<name> (description in the command list and /help) and menu.<name> (button).
+    """
+
+    name: str
+    callback: PTBCallback
+    menu_order: int | None = None
+
+    @property
+    def needs(self) -> Need:
+        """Who may use it (from the wrapped handler)."""
+        return getattr(self.callback, "needs", Need.ANYONE)

@@ -1,0 +1,115 @@
+"""Me (我的): profile, language, ranking opt-out, export my data, delete my account; /lang."""
+
+from __future__ import annotations
+
+import json
+
+from telegram.ext import Application, CallbackQueryHandler
+
+from handlers.base import Command, Ctx, Need, handler
+from handlers.callback_data import Cb, pattern
+from messages import LOCALES
+from models import flows, members, points
+from models.errors import BadInput
+from models.me import export_member
+
+
+def _me_keyboard(ctx: Ctx) -> list:
+    other = "en" if ctx.locale == "zh" else "zh"
+    return [
+        [ctx.button(f"language_{other}", Cb.SET_LANGUAGE, other)],
+        [ctx.button("ranking_show" if ctx.member.ranking_opt_out else "ranking_hide", Cb.TOGGLE_RANKING)],
+        [ctx.button("export_data", Cb.EXPORT_DATA), ctx.button("delete_account", Cb.DELETE_ACCOUNT)],
+        [ctx.button("home", Cb.HOME)],
+    ]
+
+
+async def _render_profile(ctx: Ctx) -> None:
+    member = ctx.member
+    roles = await members.roles_of(ctx.session, member.id)
+    unit = ctx.config.unit(member.unit_code)
+    units = {u.code: u.name(ctx.locale) for u in ctx.config.units}
+    ctx.show(
+        "me/profile",
+        _me_keyboard(ctx),
+        member=member,
+        unit=unit.name(ctx.locale) if unit else member.unit_code,
+        roles=[(r.role, units.get(r.unit_code) if r.unit_code else None) for r in roles],
+        balance=await points.balance_of(ctx.session, member.id),
+        is_admin=ctx.actor.is_admin,
+    )
+
+
+@handler(needs=Need.VERIFIED)
+async def show_me(ctx: Ctx) -> None:
+    """/me: my profile and settings."""
+    await _render_profile(ctx)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+async def set_language(ctx: Ctx) -> None:
+    """Button or /lang [zh|en]: switch the language the bot speaks to me."""
+    if ctx.callback is not None:
+        language = ctx.callback.str_arg()
+    elif ctx.args:
+        language = ctx.args[0].lower()
+    else:
+        language = "en" if ctx.locale == "zh" else "zh"
+    if language not in LOCALES:
+        raise BadInput("language_unknown")
+    await members.set_language(ctx.session, ctx.member.id, language)
+    ctx.member.language = language
+    ctx.locale = language
+    if ctx.callback is not None:
+        await _render_profile(ctx)
+    else:
+        ctx.reply("me/language_set")
+
+
+@handler(write=True, needs=Need.VERIFIED)
+async def toggle_ranking(ctx: Ctx) -> None:
+    """Button: appear in, or leave, the monthly ranking."""
+    ctx.member.ranking_opt_out = await members.toggle_ranking_opt_out(ctx.session, ctx.member.id)
+    await _render_profile(ctx)
+
+
+@handler(needs=Need.VERIFIED)
+async def export_data(ctx: Ctx) -> None:
+    """Button: a JSON document with everything stored about me."""
+    data = await export_member(ctx.session, ctx.member.id)
+    content = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode()
+    ctx.send_document(content, "gongshe-my-data.json", "me/export_caption")
+    ctx.toast = ctx.label("export_ready")
+
+
+@handler(needs=Need.VERIFIED)
+async def ask_delete(ctx: Ctx) -> None:
+    """Button: explain what deleting my account does, and ask to confirm."""
+    ctx.show(
+        "me/confirm_delete",
+        [[ctx.button("confirm_delete", Cb.CONFIRM_DELETE)], [ctx.button("keep_account", Cb.ME_HOME)]],
+    )
+
+
+@handler(write=True, needs=Need.VERIFIED)
+async def delete_account(ctx: Ctx) -> None:
+    """Button: erase my personal data; my ledger stays, anonymised, so totals stay right."""
+    await members.erase_member(ctx.session, ctx.member.id)
+    await flows.clear_flow(ctx.session, ctx.actor.telegram_id)
+    ctx.show("me/deleted")
+
+
+COMMANDS = (
+    Command("me", show_me, menu_order=90),
+    Command("lang", set_language),
+)
+
+
+def register(app: Application) -> None:
+    """Button handlers of this section."""
+    app.add_handler(CallbackQueryHandler(show_me, pattern=pattern(Cb.ME_HOME)))
+    app.add_handler(CallbackQueryHandler(set_language, pattern=pattern(Cb.SET_LANGUAGE)))
+    app.add_handler(CallbackQueryHandler(toggle_ranking, pattern=pattern(Cb.TOGGLE_RANKING)))
+    app.add_handler(CallbackQueryHandler(export_data, pattern=pattern(Cb.EXPORT_DATA)))
+    app.add_handler(CallbackQueryHandler(ask_delete, pattern=pattern(Cb.DELETE_ACCOUNT)))
+    app.add_handler(CallbackQueryHandler(delete_account, pattern=pattern(Cb.CONFIRM_DELETE)))

@@ -1,0 +1,207 @@
+"""Joining (入会): /start, registration steps, deep links, and cadres' /approve."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton
+from telegram.ext import Application, CallbackQueryHandler
+
+from handlers.base import Command, Ctx, Need, handler
+from handlers.callback_data import Cb, pack, pattern
+from handlers.menu import home_keyboard
+from messages import pick_locale
+from models import flows, members
+from models.errors import DomainError, NotFound
+from models.members import Member, Status
+
+log = logging.getLogger(__name__)
+
+FLOW = "register"
+STEP_UNIT, STEP_EMPLOYEE_NO, STEP_NAME = "unit", "employee_no", "name"
+UNIT_BUTTONS_PER_ROW = 2
+INVITE_PREFIX = "u_"
+
+
+def _unit_keyboard(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
+    buttons = [
+        InlineKeyboardButton(unit.name(ctx.locale), callback_data=pack(Cb.PICK_UNIT, unit.code))
+        for unit in ctx.config.units
+    ]
+    rows = [buttons[i : i + UNIT_BUTTONS_PER_ROW] for i in range(0, len(buttons), UNIT_BUTTONS_PER_ROW)]
+    return [*rows, [ctx.button("cancel", Cb.CANCEL_FLOW)]]
+
+
+def _cancel_row(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
+    return [[ctx.button("cancel", Cb.CANCEL_FLOW)]]
+
+
+@handler(write=True, needs=Need.ANYONE)
+async def start(ctx: Ctx) -> None:
+    """/start [u_<unit>]: welcome back a member, or begin registration (an invite preselects the unit)."""
+    actor = ctx.actor
+    if actor.verified:
+        await flows.clear_flow(ctx.session, actor.telegram_id)
+        ctx.reply("menu/home", home_keyboard(ctx), name=ctx.member.name, org=ctx.config.org_name(ctx.locale))
+        return
+    if actor.member is not None and actor.member.status == Status.PENDING:
+        unit = ctx.config.unit(actor.member.unit_code)
+        ctx.reply(
+            "members/waiting",
+            [[ctx.button("withdraw_request", Cb.WITHDRAW_REQUEST)]],
+            unit=unit.name(ctx.locale) if unit else actor.member.unit_code,
+        )
+        return
+    payload = ctx.args[0] if ctx.args else ""
+    unit = ctx.config.unit(payload[len(INVITE_PREFIX) :]) if payload.startswith(INVITE_PREFIX) else None
+    if unit is not None:
+        await flows.set_flow(ctx.session, actor.telegram_id, FLOW, STEP_EMPLOYEE_NO, {"unit": unit.code})
+        ctx.reply("members/ask_employee_no", _cancel_row(ctx), unit=unit.name(ctx.locale), invited=True)
+        return
+    await flows.set_flow(ctx.session, actor.telegram_id, FLOW, STEP_UNIT, {})
+    ctx.reply(
+        "members/welcome",
+        _unit_keyboard(ctx),
+        org=ctx.config.org_name(ctx.locale),
+        bad_invite=payload.startswith(INVITE_PREFIX),
+    )
+
+
+@handler(write=True, needs=Need.ANYONE)
+async def pick_unit(ctx: Ctx) -> None:
+    """Button: the applicant chose their unit."""
+    if ctx.actor.member is not None:
+        raise DomainError("already_registered" if ctx.actor.verified else "already_pending")
+    unit = ctx.config.unit(ctx.callback.str_arg())
+    if unit is None:
+        raise NotFound("unit_unknown")
+    await flows.set_flow(ctx.session, ctx.actor.telegram_id, FLOW, STEP_EMPLOYEE_NO, {"unit": unit.code})
+    ctx.show("members/ask_employee_no", _cancel_row(ctx), unit=unit.name(ctx.locale), invited=False)
+
+
+async def registration_text(ctx: Ctx, text: str) -> None:
+    """A message typed during registration: the employee number, then the name."""
+    flow = await flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    limits = ctx.config.limits
+    if flow is None or flow.step == STEP_UNIT:
+        ctx.reply("members/pick_unit_first", _unit_keyboard(ctx))
+        return
+    unit_code = flow.data["unit"]
+    if flow.step == STEP_EMPLOYEE_NO:
+        employee_no = members.clean_employee_no(text, limits.employee_no_pattern)
+        if await members.find_member(ctx.session, unit_code, employee_no) is not None:
+            raise DomainError("employee_no_taken")
+        data = {"unit": unit_code, "employee_no": employee_no}
+        await flows.set_flow(ctx.session, ctx.actor.telegram_id, FLOW, STEP_NAME, data)
+        ctx.reply("members/ask_name", _cancel_row(ctx), employee_no=employee_no)
+        return
+    name = members.clean_name(text, limits.name_max_length)
+    member = await members.register(
+        ctx.session, ctx.actor.telegram_id, unit_code, flow.data["employee_no"], name, ctx.locale
+    )
+    await flows.clear_flow(ctx.session, ctx.actor.telegram_id)
+    unit = ctx.config.unit(unit_code)
+    if member.verified:
+        ctx.reply("members/verified", name=name, unit=unit.name(ctx.locale), org=ctx.config.org_name(ctx.locale))
+        return
+    ctx.reply("members/pending", unit=unit.name(ctx.locale))
+    await _notify_cadres(ctx, member)
+
+
+async def _notify_cadres(ctx: Ctx, member: Member) -> None:
+    """Tell the unit's cadres (and the configured admins) that a request waits, in each one's language."""
+    recipients: dict[int, str] = {}
+    for cadre in await members.cadres_of(ctx.session, member.unit_code):
+        if cadre.telegram_id and not cadre.blocked_bot:
+            recipients[cadre.telegram_id] = cadre.language
+    for admin_id in ctx.config.admin_ids:
+        recipients.setdefault(admin_id, ctx.config.default_language)
+    unit = ctx.config.unit(member.unit_code)
+    for telegram_id, language in recipients.items():
+        locale = pick_locale(language)
+        text = ctx.t("members/new_request", locale, member=member, unit=unit.name(locale))
+        ctx.notify(telegram_id, text, _decision_row(ctx, member, locale))
+
+
+def _decision_row(ctx: Ctx, member: Member, locale: str) -> list[list[InlineKeyboardButton]]:
+    return [
+        [
+            InlineKeyboardButton(ctx.label("approve", locale), callback_data=pack(Cb.APPROVE_MEMBER, member.id)),
+            InlineKeyboardButton(ctx.label("decline", locale), callback_data=pack(Cb.DECLINE_MEMBER, member.id)),
+        ]
+    ]
+
+
+@handler(write=True, needs=Need.ANYONE)
+async def withdraw_request(ctx: Ctx) -> None:
+    """Button: a pending applicant takes back their request and may register again."""
+    await members.withdraw_request(ctx.session, ctx.actor.telegram_id)
+    ctx.show("members/withdrawn")
+
+
+@handler(needs=Need.CADRE)
+async def list_pending(ctx: Ctx) -> None:
+    """/approve: registration requests waiting for this cadre, with Approve/Decline buttons."""
+    page = ctx.callback.int_arg() if ctx.callback else 0
+    size = ctx.config.limits.pending_page_size
+    rows = await members.pending_members(ctx.session, ctx.actor, size + 1, page * size)
+    keyboard = []
+    for member in rows[:size]:
+        keyboard.append(
+            [
+                ctx.button("approve_named", Cb.APPROVE_MEMBER, member.id, name=member.name),
+                ctx.button("decline", Cb.DECLINE_MEMBER, member.id),
+            ]
+        )
+    nav = []
+    if page > 0:
+        nav.append(ctx.button("prev", Cb.PENDING_PAGE, page - 1))
+    if len(rows) > size:
+        nav.append(ctx.button("next", Cb.PENDING_PAGE, page + 1))
+    if nav:
+        keyboard.append(nav)
+    units = {u.code: u.name(ctx.locale) for u in ctx.config.units}
+    ctx.show("members/pending_list", keyboard, requests=rows[:size], units=units, page=page)
+
+
+async def _decide(ctx: Ctx, approve: bool) -> None:
+    member = await members.decide(ctx.session, ctx.actor, ctx.callback.int_arg(), approve)
+    unit = ctx.config.unit(member.unit_code)
+    ctx.show(
+        "members/decided",
+        approved=approve,
+        member=member,
+        unit=unit.name(ctx.locale) if unit else member.unit_code,
+    )
+    if member.telegram_id:
+        locale = pick_locale(member.language)
+        text = ctx.t("members/decision_notice", locale, approved=approve, org=ctx.config.org_name(locale))
+        ctx.notify(member.telegram_id, text)
+
+
+@handler(write=True, needs=Need.CADRE)
+async def approve_member(ctx: Ctx) -> None:
+    """Button: a cadre of the member's unit approves the request."""
+    await _decide(ctx, True)
+
+
+@handler(write=True, needs=Need.CADRE)
+async def decline_member(ctx: Ctx) -> None:
+    """Button: a cadre of the member's unit declines the request."""
+    await _decide(ctx, False)
+
+
+COMMANDS = (
+    Command("start", start),
+    Command("approve", list_pending),
+)
+FLOWS = {FLOW: registration_text}
+
+
+def register(app: Application) -> None:
+    """Button handlers of this section."""
+    app.add_handler(CallbackQueryHandler(pick_unit, pattern=pattern(Cb.PICK_UNIT)))
+    app.add_handler(CallbackQueryHandler(withdraw_request, pattern=pattern(Cb.WITHDRAW_REQUEST)))
+    app.add_handler(CallbackQueryHandler(list_pending, pattern=pattern(Cb.PENDING_PAGE)))
+    app.add_handler(CallbackQueryHandler(approve_member, pattern=pattern(Cb.APPROVE_MEMBER)))
+    app.add_handler(CallbackQueryHandler(decline_member, pattern=pattern(Cb.DECLINE_MEMBER)))

@@ -1,0 +1,126 @@
+"""Points (积分): /points with history, how to earn and the monthly ranking; cadres' /grant and /deduct."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton
+from telegram.ext import Application, CallbackQueryHandler
+
+from handlers.base import Command, Ctx, Need, handler
+from handlers.callback_data import Cb, pattern
+from messages import pick_locale
+from models import members, points
+from models.clock import local_date, to_local
+from models.errors import BadInput, NotFound
+
+
+def _points_nav(ctx: Ctx) -> list[InlineKeyboardButton]:
+    return [
+        ctx.button("points_history", Cb.POINTS_HISTORY, 0),
+        ctx.button("points_earn", Cb.POINTS_EARN),
+        ctx.button("points_ranking", Cb.POINTS_RANKING),
+    ]
+
+
+@handler(needs=Need.VERIFIED)
+async def show_points(ctx: Ctx) -> None:
+    """/points: balance and the ways into history, earning rules and ranking."""
+    balance = await points.balance_of(ctx.session, ctx.member.id)
+    ctx.show("points/balance", [_points_nav(ctx), [ctx.button("home", Cb.HOME)]], balance=balance)
+
+
+@handler(needs=Need.VERIFIED)
+async def show_history(ctx: Ctx) -> None:
+    """Button: one page of my ledger, newest first."""
+    page = ctx.callback.int_arg()
+    size = ctx.config.limits.history_page_size
+    entries, pages = await points.history(ctx.session, ctx.member.id, page, size)
+    page = min(page, pages - 1)
+    nav = []
+    if page > 0:
+        nav.append(ctx.button("prev", Cb.POINTS_HISTORY, page - 1))
+    if page + 1 < pages:
+        nav.append(ctx.button("next", Cb.POINTS_HISTORY, page + 1))
+    rows = [
+        {"at": to_local(e.created_at, ctx.config.timezone), "delta": e.delta, "rule": e.rule, "reason": e.reason}
+        for e in entries
+    ]
+    keyboard = [nav, [ctx.button("back", Cb.POINTS_HOME)]] if nav else [[ctx.button("back", Cb.POINTS_HOME)]]
+    ctx.show("points/history", keyboard, entries=rows, page=page, pages=pages)
+
+
+@handler(needs=Need.VERIFIED)
+async def show_earning(ctx: Ctx) -> None:
+    """Button: how points are earned, from the configured rules."""
+    rules = [r for r in ctx.config.rules.values() if r.amount > 0]
+    ctx.show("points/earn", [[ctx.button("back", Cb.POINTS_HOME)]], rules=rules)
+
+
+@handler(needs=Need.VERIFIED)
+async def show_ranking(ctx: Ctx) -> None:
+    """Button: this month's top earners in my unit (members who opted out are not listed)."""
+    month_start = local_date(ctx.config.timezone).replace(day=1)
+    size = ctx.config.limits.ranking_size
+    ranking = await points.monthly_ranking(ctx.session, ctx.member.unit_code, month_start, size)
+    unit = ctx.config.unit(ctx.member.unit_code)
+    ctx.show(
+        "points/ranking",
+        [[ctx.button("back", Cb.POINTS_HOME)]],
+        ranking=ranking,
+        me=ctx.member.id,
+        opted_out=ctx.member.ranking_opt_out,
+        unit=unit.name(ctx.locale) if unit else ctx.member.unit_code,
+        month=month_start,
+    )
+
+
+async def _adjust(ctx: Ctx, sign: int) -> None:
+    """Shared by /grant and /deduct: <unit> <employee_no> <amount> <reason…>."""
+    if len(ctx.args) < 4:
+        raise BadInput("grant_usage", command="grant" if sign > 0 else "deduct")
+    unit_code, employee_no, amount_text, *reason_words = ctx.args
+    if not amount_text.isdigit():
+        raise BadInput("amount_out_of_range", max=ctx.config.limits.grant_max_amount)
+    target = await members.find_member(ctx.session, unit_code.lower(), employee_no)
+    if target is None:
+        raise NotFound("member_unknown")
+    amount = sign * int(amount_text)
+    message = ctx.update.effective_message
+    idem_key = f"adjust:{message.chat_id}:{message.message_id}"
+    today = local_date(ctx.config.timezone)
+    reason = " ".join(reason_words)
+    balance = await points.adjust_by_cadre(
+        ctx.session, ctx.actor, target, amount, reason, idem_key, today, ctx.config.limits
+    )
+    ctx.reply("points/adjusted", name=target.name, amount=amount, balance=balance, reason=reason)
+    if target.telegram_id and not target.blocked_bot:
+        locale = pick_locale(target.language)
+        ctx.notify(
+            target.telegram_id, ctx.t("points/adjusted_notice", locale, amount=amount, balance=balance, reason=reason)
+        )
+
+
+@handler(write=True, needs=Need.CADRE)
+async def grant_points(ctx: Ctx) -> None:
+    """/grant <unit> <employee_no> <amount> <reason>: award points to a member of my unit."""
+    await _adjust(ctx, 1)
+
+
+@handler(write=True, needs=Need.CADRE)
+async def deduct_points(ctx: Ctx) -> None:
+    """/deduct <unit> <employee_no> <amount> <reason>: take points back (never below zero)."""
+    await _adjust(ctx, -1)
+
+
+COMMANDS = (
+    Command("points", show_points, menu_order=10),
+    Command("grant", grant_points),
+    Command("deduct", deduct_points),
+)
+
+
+def register(app: Application) -> None:
+    """Button handlers of this section."""
+    app.add_handler(CallbackQueryHandler(show_points, pattern=pattern(Cb.POINTS_HOME)))
+    app.add_handler(CallbackQueryHandler(show_history, pattern=pattern(Cb.POINTS_HISTORY)))
+    app.add_handler(CallbackQueryHandler(show_earning, pattern=pattern(Cb.POINTS_EARN)))
+    app.add_handler(CallbackQueryHandler(show_ranking, pattern=pattern(Cb.POINTS_RANKING)))

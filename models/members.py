@@ -1,0 +1,416 @@
+"""Membership: units, members, the roster, roles and who may act for which unit."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint, delete, func, text, update
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import audit
+from models.clock import utcnow
+from models.errors import BadInput, DomainError, NotAllowed, NotFound
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    DELETED = "deleted"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    CADRE = "cadre"
+    VOLUNTEER = "volunteer"
+    COUNSELLOR = "counsellor"
+
+
+class UnitRow(SQLModel, table=True):
+    __tablename__ = "unit"
+
+    code: str = Field(primary_key=True, max_length=16)
+    name_zh: str = Field(max_length=80)
+    name_en: str = Field(max_length=120)
+
+
+class Member(SQLModel, table=True):
+    __tablename__ = "member"
+    __table_args__ = (
+        CheckConstraint("balance >= 0", name="ck_member_balance_nonneg"),
+        # One person per employee number in a unit; erased members have no number any more.
+        Index(
+            "uq_member_unit_employee",
+            "unit_code",
+            "employee_no",
+            unique=True,
+            sqlite_where=text("employee_no IS NOT NULL"),
+            postgresql_where=text("employee_no IS NOT NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+    unit_code: str = Field(foreign_key="unit.code", index=True, max_length=16)
+    employee_no: str | None = Field(default=None, max_length=40)
+    name: str | None = Field(default=None, max_length=80)
+    birth_year: int | None = None
+    status: str = Field(default=Status.PENDING, max_length=12, index=True)
+    language: str = Field(default="zh", max_length=5)
+    ranking_opt_out: bool = False
+    blocked_bot: bool = False
+    balance: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    verified_at: datetime | None = None
+
+    @property
+    def verified(self) -> bool:
+        """A verified member may use every section."""
+        return self.status == Status.VERIFIED
+
+
+class RoleGrant(SQLModel, table=True):
+    __tablename__ = "member_role"
+    __table_args__ = (UniqueConstraint("member_id", "role", name="uq_member_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    role: str = Field(max_length=12)
+    # For cadres: the unit they serve; None means the whole bureau.
+    unit_code: str | None = Field(default=None, foreign_key="unit.code", max_length=16)
+    granted_at: datetime = Field(default_factory=utcnow)
+
+
+class RosterEntry(SQLModel, table=True):
+    __tablename__ = "roster"
+
+    unit_code: str = Field(foreign_key="unit.code", primary_key=True, max_length=16)
+    employee_no: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=80)
+    birth_year: int | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: the Telegram user, their member row (if any) and their rights."""
+
+    telegram_id: int
+    member: Member | None
+    is_admin: bool
+    # Units this person acts for as a cadre; None inside means the whole bureau.
+    cadre_units: frozenset[str | None]
+    roles: frozenset[str]
+
+    @property
+    def verified(self) -> bool:
+        """Registered and verified (admins from the config count as verified for admin work)."""
+        return self.member is not None and self.member.verified
+
+    @property
+    def is_cadre(self) -> bool:
+        """Cadre of some unit, bureau cadre, or admin."""
+        return self.is_admin or bool(self.cadre_units)
+
+    @property
+    def is_bureau(self) -> bool:
+        """Acts for every unit."""
+        return self.is_admin or None in self.cadre_units
+
+    def can_manage(self, unit_code: str) -> bool:
+        """May act as a cadre for this unit."""
+        return self.is_bureau or unit_code in self.cadre_units
+
+    def require_cadre(self) -> None:
+        """Raise NotAllowed unless a cadre or admin."""
+        if not self.is_cadre:
+            raise NotAllowed()
+
+    def require_admin(self) -> None:
+        """Raise NotAllowed unless an admin."""
+        if not self.is_admin:
+            raise NotAllowed()
+
+    def require_unit(self, unit_code: str) -> None:
+        """Raise NotAllowed unless a cadre of this unit (or of the bureau)."""
+        if not self.can_manage(unit_code):
+            raise NotAllowed()
+
+
+async def load_actor(session: AsyncSession, telegram_id: int, config_admins: Iterable[int]) -> Actor:
+    """Everything the permission checks need about one Telegram user, in two queries."""
+    member = (await session.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
+    grants: list[RoleGrant] = []
+    if member is not None and member.verified:
+        grants = list(await session.exec(select(RoleGrant).where(RoleGrant.member_id == member.id)))
+    roles = frozenset(g.role for g in grants)
+    is_admin = telegram_id in set(config_admins) or Role.ADMIN in roles
+    cadre_units = frozenset(g.unit_code for g in grants if g.role == Role.CADRE)
+    return Actor(telegram_id, member, is_admin, cadre_units, roles)
+
+
+async def sync_units(session: AsyncSession, units: Iterable[tuple[str, str, str]]) -> None:
+    """Make the unit table match the configuration (units are never deleted: members refer to them)."""
+    for code, name_zh, name_en in units:
+        row = await session.get(UnitRow, code)
+        if row is None:
+            session.add(UnitRow(code=code, name_zh=name_zh, name_en=name_en))
+        else:
+            row.name_zh, row.name_en = name_zh, name_en
+
+
+def clean_name(raw: str, max_length: int) -> str:
+    """A person's name as typed, trimmed; refuses empty, over-long or markup-like input."""
+    name = " ".join(raw.split())
+    if not name:
+        raise BadInput("name_empty")
+    if len(name) > max_length:
+        raise BadInput("name_too_long", max=max_length)
+    if any(ch in name for ch in "<>/\\@#") or name.startswith("/"):
+        raise BadInput("name_invalid")
+    return name
+
+
+def clean_employee_no(raw: str, pattern: str) -> str:
+    """An employee number as typed; must match the configured pattern."""
+    value = raw.strip().upper()
+    if not re.fullmatch(pattern, value):
+        raise BadInput("employee_no_invalid")
+    return value
+
+
+async def find_member(session: AsyncSession, unit_code: str, employee_no: str) -> Member | None:
+    """The (non-erased) member with this employee number in this unit."""
+    query = select(Member).where(Member.unit_code == unit_code, Member.employee_no == employee_no.strip().upper())
+    return (await session.exec(query)).first()
+
+
+async def register(
+    session: AsyncSession,
+    telegram_id: int,
+    unit_code: str,
+    employee_no: str,
+    name: str,
+    language: str,
+) -> Member:
+    """Create a member: verified at once when the roster matches, otherwise pending a cadre's approval."""
+    if await session.get(UnitRow, unit_code) is None:
+        raise NotFound("unit_unknown")
+    existing = (await session.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
+    if existing is not None:
+        raise DomainError("already_registered" if existing.verified else "already_pending")
+    if await find_member(session, unit_code, employee_no) is not None:
+        raise DomainError("employee_no_taken")
+    roster = await session.get(RosterEntry, (unit_code, employee_no))
+    matched = roster is not None and " ".join(roster.name.split()) == name
+    member = Member(
+        telegram_id=telegram_id,
+        unit_code=unit_code,
+        employee_no=employee_no,
+        name=name,
+        birth_year=roster.birth_year if matched else None,
+        status=Status.VERIFIED if matched else Status.PENDING,
+        language=language,
+        verified_at=utcnow() if matched else None,
+    )
+    session.add(member)
+    await session.flush()
+    return member
+
+
+async def withdraw_request(session: AsyncSession, telegram_id: int) -> None:
+    """A pending applicant takes back their request (nothing else refers to a pending row)."""
+    member = (await session.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
+    if member is None or member.status != Status.PENDING:
+        raise NotFound()
+    await session.delete(member)
+
+
+async def pending_members(session: AsyncSession, actor: Actor, limit: int, offset: int = 0) -> list[Member]:
+    """Registration requests this cadre may decide, oldest first."""
+    actor.require_cadre()
+    query = select(Member).where(Member.status == Status.PENDING)
+    if not actor.is_bureau:
+        query = query.where(col(Member.unit_code).in_([u for u in actor.cadre_units if u]))
+    rows = await session.exec(query.order_by(Member.id).offset(offset).limit(limit))
+    return list(rows)
+
+
+async def decide(session: AsyncSession, actor: Actor, member_id: int, approve: bool) -> Member:
+    """Approve or decline a pending request; only a cadre of the member's unit may.
+
+    A declined request is removed so the person can register again with corrected details; the
+    returned object still carries their Telegram id for the notice.
+    """
+    member = await session.get(Member, member_id)
+    if member is None or member.status != Status.PENDING:
+        raise NotFound("request_gone")
+    actor.require_unit(member.unit_code)
+    await audit.record(
+        session, actor.telegram_id, "approve_member" if approve else "decline_member", f"member:{member_id}"
+    )
+    if approve:
+        member.status = Status.VERIFIED
+        member.verified_at = utcnow()
+        await session.flush()
+    else:
+        await session.delete(member)
+        await session.flush()
+    return member
+
+
+async def cadres_of(session: AsyncSession, unit_code: str) -> list[Member]:
+    """Verified cadres who can decide for this unit: its own cadres first, then bureau cadres and admins."""
+    query = (
+        select(Member)
+        .join(RoleGrant, col(RoleGrant.member_id) == col(Member.id))
+        .where(
+            Member.status == Status.VERIFIED,
+            col(RoleGrant.role).in_([Role.CADRE, Role.ADMIN]),
+            (col(RoleGrant.unit_code) == unit_code) | col(RoleGrant.unit_code).is_(None),
+        )
+        .order_by(col(RoleGrant.unit_code).is_(None), Member.id)
+    )
+    seen: dict[int, Member] = {}
+    for member in await session.exec(query):
+        seen.setdefault(member.id, member)
+    return list(seen.values())
+
+
+async def set_role(
+    session: AsyncSession, actor: Actor, target: Member, role: Role, unit_code: str | None, grant: bool
+) -> None:
+    """Give or take a role. Admins manage every role; a cadre may name volunteers in their own unit."""
+    if not target.verified:
+        raise NotFound("member_unknown")
+    if not actor.is_admin:
+        if role != Role.VOLUNTEER:
+            raise NotAllowed()
+        actor.require_unit(target.unit_code)
+    existing = (
+        await session.exec(select(RoleGrant).where(RoleGrant.member_id == target.id, RoleGrant.role == role))
+    ).first()
+    if grant:
+        if role == Role.CADRE and unit_code is not None and await session.get(UnitRow, unit_code) is None:
+            raise NotFound("unit_unknown")
+        scope = unit_code if role == Role.CADRE else None
+        if existing is None:
+            session.add(RoleGrant(member_id=target.id, role=role, unit_code=scope))
+        else:
+            existing.unit_code = scope
+    else:
+        if existing is None:
+            raise DomainError("role_not_held")
+        await session.delete(existing)
+    await audit.record(
+        session,
+        actor.telegram_id,
+        "promote" if grant else "demote",
+        f"member:{target.id}",
+        role=str(role),
+        unit=unit_code,
+    )
+
+
+async def staff_telegram_ids(session: AsyncSession) -> list[int]:
+    """Telegram ids of verified members holding a cadre or admin role."""
+    rows = await session.exec(
+        select(Member.telegram_id)
+        .join(RoleGrant, col(RoleGrant.member_id) == col(Member.id))
+        .where(Member.status == Status.VERIFIED, col(RoleGrant.role).in_([Role.CADRE, Role.ADMIN]))
+        .distinct()
+    )
+    return [tid for tid in rows if tid is not None]
+
+
+async def roles_of(session: AsyncSession, member_id: int) -> list[RoleGrant]:
+    """The roles a member holds."""
+    return list(await session.exec(select(RoleGrant).where(RoleGrant.member_id == member_id)))
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    unit_code: str
+    employee_no: str
+    name: str
+    birth_year: int | None
+
+
+@dataclass(frozen=True)
+class RosterResult:
+    added: int
+    updated: int
+    verified: int
+
+
+async def import_roster(session: AsyncSession, rows: Iterable[RosterRow], actor_telegram_id: int = 0) -> RosterResult:
+    """Add or update roster rows, then verify pending requests the roster now confirms."""
+    added = updated = 0
+    for row in rows:
+        entry = await session.get(RosterEntry, (row.unit_code, row.employee_no))
+        if entry is None:
+            session.add(RosterEntry(**vars(row)))
+            added += 1
+        else:
+            entry.name, entry.birth_year = row.name, row.birth_year
+            updated += 1
+    await session.flush()
+    pending = await session.exec(
+        select(Member, RosterEntry)
+        .join(
+            RosterEntry,
+            (col(RosterEntry.unit_code) == col(Member.unit_code))
+            & (col(RosterEntry.employee_no) == col(Member.employee_no)),
+        )
+        .where(Member.status == Status.PENDING)
+    )
+    verified = 0
+    for member, entry in pending:
+        if " ".join(entry.name.split()) == member.name:
+            member.status, member.verified_at, member.birth_year = Status.VERIFIED, utcnow(), entry.birth_year
+            verified += 1
+    await audit.record(session, actor_telegram_id, "import_roster", "", added=added, updated=updated, verified=verified)
+    return RosterResult(added, updated, verified)
+
+
+async def set_language(session: AsyncSession, member_id: int, language: str) -> None:
+    """Remember the member's language."""
+    await session.exec(update(Member).where(col(Member.id) == member_id).values(language=language))
+
+
+async def toggle_ranking_opt_out(session: AsyncSession, member_id: int) -> bool:
+    """Flip whether the member appears in rankings; returns the new opt-out value."""
+    member = await session.get(Member, member_id)
+    if member is None:
+        raise NotFound()
+    member.ranking_opt_out = not member.ranking_opt_out
+    return member.ranking_opt_out
+
+
+async def mark_blocked(session: AsyncSession, telegram_id: int, blocked: bool = True) -> None:
+    """Remember that this user blocked the bot (so later sends skip them), or unblocked it."""
+    await session.exec(update(Member).where(col(Member.telegram_id) == telegram_id).values(blocked_bot=blocked))
+
+
+async def erase_member(session: AsyncSession, member_id: int) -> None:
+    """Delete an account: personal data goes, the ledger stays under an anonymous row so totals hold."""
+    member = await session.get(Member, member_id)
+    if member is None or member.status == Status.DELETED:
+        raise NotFound()
+    await session.exec(delete(RoleGrant).where(col(RoleGrant.member_id) == member_id))
+    member.telegram_id = None
+    member.employee_no = None
+    member.name = None
+    member.birth_year = None
+    member.status = Status.DELETED
+    member.ranking_opt_out = True
+    await audit.record(session, 0, "erase_member", f"member:{member_id}")
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    """How many members are in each status."""
+    rows = await session.exec(select(Member.status, func.count()).group_by(Member.status))
+    return {status: n for status, n in rows}

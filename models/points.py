@@ -1,0 +1,271 @@
+"""Points (积分): an append-only ledger; the member's balance moves only by conditional UPDATE."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from config import Limits, PointsRule
+from models import audit
+from models.clock import utcnow
+from models.errors import BadInput, InsufficientPoints, NotFound
+from models.members import Actor, Member, Status
+
+# Ledger rules that are not earnings (they do not count towards the monthly ranking).
+GRANT_RULE = "cadre_grant"
+DEDUCT_RULE = "cadre_deduct"
+NOT_EARNINGS = {DEDUCT_RULE, "refund", "spend"}
+CAP_RETRIES = 8
+
+
+class LedgerEntry(SQLModel, table=True):
+    __tablename__ = "points_ledger"
+    __table_args__ = (CheckConstraint("delta <> 0", name="ck_ledger_delta_nonzero"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    delta: int
+    rule: str = Field(max_length=40)
+    reason: str | None = Field(default=None, max_length=200)
+    idem_key: str = Field(max_length=120, unique=True)
+    actor_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
+    day: date = Field(index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DailyTotal(SQLModel, table=True):
+    """Points a member has earned under one rule on one day: the counter behind daily caps."""
+
+    __tablename__ = "points_daily"
+    __table_args__ = (CheckConstraint("total >= 0", name="ck_daily_total_nonneg"),)
+
+    member_id: int = Field(foreign_key="member.id", primary_key=True)
+    rule: str = Field(primary_key=True, max_length=40)
+    day: date = Field(primary_key=True)
+    total: int = 0
+
+
+class Outcome(enum.StrEnum):
+    AWARDED = "awarded"
+    DUPLICATE = "duplicate"
+    CAPPED = "capped"
+
+
+@dataclass(frozen=True)
+class AwardResult:
+    outcome: Outcome
+    amount: int
+
+
+async def _existing(session: AsyncSession, idem_key: str) -> LedgerEntry | None:
+    return (await session.exec(select(LedgerEntry).where(LedgerEntry.idem_key == idem_key))).first()
+
+
+async def _reserve_cap(session: AsyncSession, member_id: int, rule: PointsRule, day: date, amount: int) -> int:
+    """Take up to `amount` from today's cap by compare-and-set; returns what was granted (maybe 0)."""
+    for _ in range(CAP_RETRIES):
+        row = await session.get(DailyTotal, (member_id, rule.name, day), populate_existing=True)
+        old = row.total if row is not None else 0
+        granted = min(amount, rule.daily_cap - old)
+        if granted <= 0:
+            return 0
+        if row is None:
+            try:
+                async with session.begin_nested():
+                    session.add(DailyTotal(member_id=member_id, rule=rule.name, day=day, total=granted))
+                    await session.flush()
+                return granted
+            except IntegrityError:
+                continue
+        result = await session.exec(
+            update(DailyTotal)
+            .where(
+                col(DailyTotal.member_id) == member_id,
+                col(DailyTotal.rule) == rule.name,
+                col(DailyTotal.day) == day,
+                col(DailyTotal.total) == old,
+            )
+            .values(total=old + granted)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            return granted
+    return 0
+
+
+async def _move(
+    session: AsyncSession,
+    member_id: int,
+    delta: int,
+    rule: str,
+    idem_key: str,
+    day: date,
+    reason: str | None,
+    actor_telegram_id: int | None,
+) -> int:
+    """Write the ledger row and move the balance; returns the new balance. Raises InsufficientPoints."""
+    session.add(
+        LedgerEntry(
+            member_id=member_id,
+            delta=delta,
+            rule=rule,
+            reason=reason,
+            idem_key=idem_key,
+            actor_telegram_id=actor_telegram_id,
+            day=day,
+        )
+    )
+    await session.flush()
+    result = await session.exec(
+        update(Member)
+        .where(col(Member.id) == member_id, col(Member.balance) + delta >= 0)
+        .values(balance=col(Member.balance) + delta)
+        .returning(col(Member.balance))
+        .execution_options(synchronize_session=False)
+    )
+    balance = result.scalar_one_or_none()
+    if balance is None:
+        current = await balance_of(session, member_id)
+        raise InsufficientPoints(balance=current, cost=-delta)
+    return balance
+
+
+async def award(
+    session: AsyncSession,
+    member_id: int,
+    rule: PointsRule,
+    idem_key: str,
+    day: date,
+    amount: int | None = None,
+    reason: str | None = None,
+    actor_telegram_id: int | None = None,
+) -> AwardResult:
+    """Pay points under a rule, once per idempotency key, within the rule's daily cap.
+
+    A repeated key pays nothing (DUPLICATE); a reached cap pays nothing (CAPPED) or only what is
+    left of it. Runs in a savepoint so a refused award never undoes the caller's other work.
+    """
+    wanted = rule.amount if amount is None else amount
+    if wanted <= 0:
+        raise ValueError("an award must be positive")
+    if await _existing(session, idem_key) is not None:
+        return AwardResult(Outcome.DUPLICATE, 0)
+    try:
+        async with session.begin_nested():
+            granted = wanted
+            if rule.daily_cap:
+                granted = await _reserve_cap(session, member_id, rule, day, wanted)
+                if granted == 0:
+                    return AwardResult(Outcome.CAPPED, 0)
+            await _move(session, member_id, granted, rule.name, idem_key, day, reason, actor_telegram_id)
+    except IntegrityError:
+        # The same key committed by a concurrent transaction: already paid.
+        return AwardResult(Outcome.DUPLICATE, 0)
+    return AwardResult(Outcome.AWARDED, granted)
+
+
+async def spend(
+    session: AsyncSession, member_id: int, amount: int, idem_key: str, day: date, reason: str, rule: str = "spend"
+) -> int:
+    """Take points for something bought; returns the new balance. Same key twice charges once."""
+    if amount <= 0:
+        raise ValueError("a spend must be positive")
+    if await _existing(session, idem_key) is not None:
+        return await balance_of(session, member_id)
+    return await _move(session, member_id, -amount, rule, idem_key, day, reason, None)
+
+
+async def adjust_by_cadre(
+    session: AsyncSession,
+    actor: Actor,
+    target: Member,
+    amount: int,
+    reason: str,
+    idem_key: str,
+    day: date,
+    limits: Limits,
+) -> int:
+    """A cadre grants (amount > 0) or deducts (amount < 0) points with a reason; audited, scoped to their units."""
+    actor.require_cadre()
+    if not target.verified:
+        raise NotFound("member_unknown")
+    actor.require_unit(target.unit_code)
+    reason = " ".join(reason.split())
+    if not reason:
+        raise BadInput("reason_missing")
+    if len(reason) > limits.reason_max_length:
+        raise BadInput("reason_too_long", max=limits.reason_max_length)
+    if amount == 0 or abs(amount) > limits.grant_max_amount:
+        raise BadInput("amount_out_of_range", max=limits.grant_max_amount)
+    if await _existing(session, idem_key) is not None:
+        return await balance_of(session, target.id)
+    rule = GRANT_RULE if amount > 0 else DEDUCT_RULE
+    balance = await _move(session, target.id, amount, rule, idem_key, day, reason, actor.telegram_id)
+    await audit.record(
+        session, actor.telegram_id, "grant" if amount > 0 else "deduct", f"member:{target.id}", amount=amount
+    )
+    return balance
+
+
+async def balance_of(session: AsyncSession, member_id: int) -> int:
+    """The member's current balance."""
+    result = await session.exec(select(Member.balance).where(Member.id == member_id))
+    return result.one()
+
+
+async def history(session: AsyncSession, member_id: int, page: int, page_size: int) -> tuple[list[LedgerEntry], int]:
+    """One page of the member's ledger, newest first, and the number of pages."""
+    total = (await session.exec(select(func.count()).where(LedgerEntry.member_id == member_id))).one()
+    pages = max(1, -(-total // page_size))
+    page = min(max(page, 0), pages - 1)
+    rows = await session.exec(
+        select(LedgerEntry)
+        .where(LedgerEntry.member_id == member_id)
+        .order_by(col(LedgerEntry.id).desc())
+        .offset(page * page_size)
+        .limit(page_size)
+    )
+    return list(rows), pages
+
+
+@dataclass(frozen=True)
+class RankRow:
+    rank: int
+    member_id: int
+    name: str
+    earned: int
+
+
+async def monthly_ranking(session: AsyncSession, unit_code: str, month_start: date, size: int) -> list[RankRow]:
+    """This month's top earners in a unit; members who opted out are left out."""
+    earned = func.sum(LedgerEntry.delta).label("earned")
+    rows = await session.exec(
+        select(Member.id, Member.name, earned)
+        .join(Member, col(Member.id) == col(LedgerEntry.member_id))
+        .where(
+            Member.unit_code == unit_code,
+            Member.status == Status.VERIFIED,
+            col(Member.ranking_opt_out).is_(False),
+            col(LedgerEntry.day) >= month_start,
+            col(LedgerEntry.delta) > 0,
+            col(LedgerEntry.rule).not_in(NOT_EARNINGS),
+        )
+        .group_by(Member.id, Member.name)
+        .order_by(earned.desc(), Member.id)
+        .limit(size)
+    )
+    return [RankRow(i + 1, member_id, name or "", total) for i, (member_id, name, total) in enumerate(rows)]
+
+
+async def ledger_sum(session: AsyncSession, member_id: int) -> int:
+    """Sum of the member's ledger (always equals the balance)."""
+    result = await session.exec(
+        select(func.coalesce(func.sum(LedgerEntry.delta), 0)).where(LedgerEntry.member_id == member_id)
+    )
+    return int(result.one())

@@ -1,0 +1,1 @@
+"""Timed work. Each module here declares TASKS; the runner keeps their schedule in database rows."""

@@ -1,0 +1,115 @@
+"""Fixtures: configuration, SQLite and PostgreSQL databases, the offline bot and chat clients."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+import tomllib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+import models  # noqa: F401  (registers every table)
+from bot import build_application, on_startup
+from config import PROJECT_DIR, Config, parse_config
+from models import members
+from models.db import Database
+from tests.harness import ChatClient, FakeBotAPI
+
+PG_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+ADMIN_ID = 1000
+TOKEN = "123456:TEST-TOKEN"
+
+
+def make_config(database_url: str, tmp_path: Path, **env: str) -> Config:
+    """The shipped config.toml, pointed at a test database and with one bootstrap admin."""
+    raw = tomllib.loads((PROJECT_DIR / "config.toml").read_text(encoding="utf-8"))
+    raw["admins"] = {"telegram_ids": [ADMIN_ID]}
+    raw["backup"]["directory"] = str(tmp_path / "backups")
+    return parse_config(raw, {"BOT_TOKEN": TOKEN, "DATABASE_URL": database_url, **env})
+
+
+async def fresh_schema(db: Database) -> None:
+    """Empty database with the current tables (PostgreSQL: drop everything from earlier tests)."""
+    async with db.write_engine.begin() as conn:
+        if db.dialect == "postgresql":
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await conn.run_sync(SQLModel.metadata.create_all)
+
+
+async def seed_units(db: Database, config: Config) -> None:
+    """Insert the configured units."""
+    async with db.write() as session:
+        await members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file database in the test's directory."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'gongshe.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Both databases: every test using this runs twice."""
+    return sqlite_url(tmp_path) if request.param == "sqlite" else PG_URL
+
+
+@pytest.fixture
+async def db(db_url: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh database (SQLite file or PostgreSQL) with the schema and the units."""
+    database = Database(db_url)
+    await fresh_schema(database)
+    await seed_units(database, make_config(db_url, tmp_path))
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """The shipped configuration on a SQLite file in tmp_path."""
+    return make_config(sqlite_url(tmp_path), tmp_path)
+
+
+class Bot:
+    """The real Application on the fake Bot API, and a way to make users."""
+
+    def __init__(self, app, api: FakeBotAPI, config: Config, db: Database) -> None:
+        self.app, self.api, self.config, self.db = app, api, config, db
+
+    def user(self, user_id: int, language_code: str | None = "zh", chat_id: int | None = None) -> ChatClient:
+        """A Telegram user (private chat unless chat_id says a group)."""
+        return ChatClient(self.app, self.api, user_id, f"User{user_id}", language_code, chat_id)
+
+
+async def start_bot(config: Config) -> AsyncIterator[Bot]:
+    """Build, initialise and start up the bot on a fresh database (shared by the bot fixtures)."""
+    db = Database(config.database_url)
+    await fresh_schema(db)
+    api = FakeBotAPI()
+    app = build_application(config, request=api, db=db, scheduler=False)
+    await app.initialize()
+    await on_startup(app)
+    yield Bot(app, api, config, db)
+    await app.shutdown()
+    await db.dispose()
+    assert not api.unexpected, f"unexpected Bot API calls: {api.unexpected}"
+
+
+@pytest.fixture
+async def bot(config: Config) -> AsyncIterator[Bot]:
+    """The bot on SQLite."""
+    async for b in start_bot(config):
+        yield b
+
+
+@pytest.fixture
+async def pg_bot(tmp_path: Path) -> AsyncIterator[Bot]:
+    """The bot on PostgreSQL."""
+    async for b in start_bot(make_config(PG_URL, tmp_path)):
+        yield b
