@@ -41,8 +41,15 @@ class Renderer:
         self._labels = {loc: self._load_labels(loc) for loc in LOCALES}
 
     def _load_labels(self, locale: str) -> dict[str, str]:
-        with (self.directory / locale / "labels.toml").open("rb") as fh:
-            return tomllib.load(fh)
+        """Merge messages/<locale>/labels/*.toml (one file per section); a key defined twice is an error."""
+        labels: dict[str, str] = {}
+        for path in sorted((self.directory / locale / "labels").glob("*.toml")):
+            with path.open("rb") as fh:
+                for key, value in tomllib.load(fh).items():
+                    if key in labels:
+                        raise ValueError(f"label {key!r} defined twice ({path.name})")
+                    labels[key] = value
+        return labels
 
     def render(self, locale: str, name: str, **context: Any) -> str:
         """Render messages/<locale>/<name>.j2 with the context."""
@@ -50,7 +57,7 @@ class Renderer:
         return template.render(locale=locale, **context).strip()
 
     def label(self, locale: str, key: str, **context: Any) -> str:
-        """A button label or short text from messages/<locale>/labels.toml."""
+        """A button label or short text from messages/<locale>/labels/*.toml."""
         return self._label_template(pick_locale(locale), key).render(**context)
 
     @cache  # noqa: B019  (one renderer lives for the whole process)

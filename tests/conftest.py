@@ -6,10 +6,12 @@ import os
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
+import asyncio
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
@@ -21,9 +23,28 @@ from models import members
 from models.db import Database
 from tests.harness import ChatClient, FakeBotAPI
 
-PG_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_SERVER = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+# Each pytest run gets its own database, so parallel runs (and developers) never share tables.
+PG_DATABASE = f"gongshe_test_{os.getpid()}"
+PG_URL = PG_SERVER.rsplit("/", 1)[0] + "/" + PG_DATABASE
 ADMIN_ID = 1000
 TOKEN = "123456:TEST-TOKEN"
+
+
+async def _admin_sql(statement: str) -> None:
+    conn = await asyncpg.connect(PG_SERVER.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pg_database() -> Iterator[None]:
+    """Create this run's PostgreSQL database (dropped at the end)."""
+    asyncio.run(_admin_sql(f'CREATE DATABASE "{PG_DATABASE}"'))
+    yield
+    asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
 
 
 def make_config(database_url: str, tmp_path: Path, **env: str) -> Config:
