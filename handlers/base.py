@@ -64,6 +64,10 @@ def services_of(context: ContextTypes.DEFAULT_TYPE | Application) -> Services:
     return app.bot_data["services"]
 
 
+class NeedsWrite(Exception):
+    """Raised by Ctx.require_write() inside a read transaction; the wrapper retries with a write."""
+
+
 class Need(enum.IntEnum):
     """Who may use a handler; checked on every command and every button press."""
 
@@ -93,9 +97,19 @@ class Ctx:
     actor: Actor
     locale: str
     callback: Callback | None = None
+    writable: bool = False
     outbox: list[Outgoing] = field(default_factory=list)
     toast: str | None = None
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def require_write(self) -> None:
+        """In a read-only pass, stop here and run the update again in a write transaction.
+
+        Lets a handler answer the common case (sold out, nothing to do) from a cheap read and pay
+        for a write transaction only when it will really write.
+        """
+        if not self.writable:
+            raise NeedsWrite()
 
     @property
     def config(self) -> Config:
@@ -118,38 +132,38 @@ class Ctx:
         """Words after the command."""
         return list(self.context.args or [])
 
-    def t(self, name: str, locale: str | None = None, **kw: Any) -> str:
+    def t(self, template: str, locale: str | None = None, /, **kw: Any) -> str:
         """Render a message template in the user's (or the given) language."""
-        return self.services.renderer.render(locale or self.locale, name, **kw)
+        return self.services.renderer.render(locale or self.locale, template, **kw)
 
-    def label(self, key: str, locale: str | None = None, **kw: Any) -> str:
+    def label(self, key: str, locale: str | None = None, /, **kw: Any) -> str:
         """A button label in the user's (or the given) language."""
         return self.services.renderer.label(locale or self.locale, key, **kw)
 
-    def button(self, key: str, action: Cb, *args: int | str, **kw: Any) -> InlineKeyboardButton:
+    def button(self, key: str, action: Cb, /, *args: int | str, **kw: Any) -> InlineKeyboardButton:
         """An inline button with a label and packed callback data."""
         return InlineKeyboardButton(self.label(key, **kw), callback_data=pack(action, *args))
 
-    def reply(self, name: str, keyboard: list[list[InlineKeyboardButton]] | None = None, **kw: Any) -> None:
+    def reply(self, template: str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any) -> None:
         """Send a message to this chat after the commit."""
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None
-        self.outbox.append(Outgoing(self.chat_id, self.t(name, **kw), markup))
+        self.outbox.append(Outgoing(self.chat_id, self.t(template, **kw), markup))
 
-    def show(self, name: str, keyboard: list[list[InlineKeyboardButton]] | None = None, **kw: Any) -> None:
+    def show(self, template: str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any) -> None:
         """Edit the pressed message in place (button presses) or send a new one (commands)."""
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None
         query = self.update.callback_query
         message = query.message if query is not None and isinstance(query.message, Message) else None
-        self.outbox.append(Outgoing(self.chat_id, self.t(name, **kw), markup, edit=message))
+        self.outbox.append(Outgoing(self.chat_id, self.t(template, **kw), markup, edit=message))
 
     def notify(self, chat_id: int, text: str, keyboard: list[list[InlineKeyboardButton]] | None = None) -> None:
         """Send a message to someone else after the commit (text already rendered in their language)."""
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None
         self.outbox.append(Outgoing(chat_id, text, markup))
 
-    def send_document(self, content: bytes, filename: str, caption_name: str, **kw: Any) -> None:
+    def send_document(self, content: bytes, filename: str, caption_template: str, /, **kw: Any) -> None:
         """Send a file to this chat after the commit."""
-        self.outbox.append(Outgoing(self.chat_id, self.t(caption_name, **kw), document=(content, filename)))
+        self.outbox.append(Outgoing(self.chat_id, self.t(caption_template, **kw), document=(content, filename)))
 
 
 async def deliver(app: Application, item: Outgoing) -> Message | bool | None:
@@ -202,7 +216,11 @@ def _requires_private(update: Update) -> bool:
 def handler(
     *, write: bool = False, needs: Need = Need.VERIFIED, private: bool = True
 ) -> Callable[[Callable[[Ctx], Awaitable[None]]], PTBCallback]:
-    """Wrap `async def fn(ctx)` into a PTB callback with one transaction and the permission check."""
+    """Wrap `async def fn(ctx)` into a PTB callback with one transaction and the permission check.
+
+    write=False starts with a read transaction; the handler may call ctx.require_write() to be
+    re-run in a write transaction (queued replies of the read pass are discarded with it).
+    """
 
     def decorate(fn: Callable[[Ctx], Awaitable[None]]) -> PTBCallback:
         @functools.wraps(fn)
@@ -226,18 +244,25 @@ def handler(
                 return
             ctx: Ctx | None = None
             error: DomainError | None = None
-            try:
-                session_scope = services.db.write() if write else services.db.read()
-                async with session_scope as session:
-                    actor = await members.load_actor(session, user.id, services.config.admin_ids)
-                    locale = pick_locale(actor.member.language if actor.member else user.language_code)
-                    ctx = Ctx(update, context, services, session, actor, locale, callback)
-                    _check_standing(actor, needs)
-                    await fn(ctx)
-            except DomainError as exc:
-                error = exc
-            except BadCallback:
-                error = DomainError("button_expired")
+            writable = write
+            while True:
+                try:
+                    session_scope = services.db.write() if writable else services.db.read()
+                    async with session_scope as session:
+                        actor = await members.load_actor(session, user.id, services.config.admin_ids)
+                        locale = pick_locale(actor.member.language if actor.member else user.language_code)
+                        ctx = Ctx(update, context, services, session, actor, locale, callback, writable=writable)
+                        _check_standing(actor, needs)
+                        await fn(ctx)
+                except NeedsWrite:
+                    # The read-only pass found real work to do: run the whole update again, writing.
+                    writable = True
+                    continue
+                except DomainError as exc:
+                    error = exc
+                except BadCallback:
+                    error = DomainError("button_expired")
+                break
             if ctx is None:
                 return
             if error is not None:

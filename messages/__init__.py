@@ -51,12 +51,12 @@ class Renderer:
                     labels[key] = value
         return labels
 
-    def render(self, locale: str, name: str, **context: Any) -> str:
+    def render(self, locale: str, name: str, /, **context: Any) -> str:
         """Render messages/<locale>/<name>.j2 with the context."""
         template = self.env.get_template(f"{pick_locale(locale)}/{name}.j2")
         return template.render(locale=locale, **context).strip()
 
-    def label(self, locale: str, key: str, **context: Any) -> str:
+    def label(self, locale: str, key: str, /, **context: Any) -> str:
         """A button label or short text from messages/<locale>/labels/*.toml."""
         return self._label_template(pick_locale(locale), key).render(**context)
 

@@ -92,10 +92,12 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """One read-only transaction (rolled back at the end; nothing is written)."""
+        """One read transaction (on SQLite a plain deferred BEGIN on the reader pool: never waits for writers).
+
+        It ends with a COMMIT of nothing rather than a ROLLBACK, so loaded objects stay usable afterwards.
+        """
         async with self._read() as session, session.begin():
             yield session
-            await session.rollback()
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -181,6 +181,15 @@ async def spend(
     return await _move(session, member_id, -amount, rule, idem_key, day, reason, None)
 
 
+async def refund(session: AsyncSession, member_id: int, amount: int, idem_key: str, day: date, reason: str) -> int:
+    """Give back points taken by spend() (cancelled claim, lost lottery); same key twice refunds once."""
+    if amount <= 0:
+        raise ValueError("a refund must be positive")
+    if await _existing(session, idem_key) is not None:
+        return await balance_of(session, member_id)
+    return await _move(session, member_id, amount, "refund", idem_key, day, reason, None)
+
+
 async def adjust_by_cadre(
     session: AsyncSession,
     actor: Actor,

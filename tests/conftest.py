@@ -134,3 +134,32 @@ async def pg_bot(tmp_path: Path) -> AsyncIterator[Bot]:
     """The bot on PostgreSQL."""
     async for b in start_bot(make_config(PG_URL, tmp_path)):
         yield b
+
+
+async def make_member(
+    db: Database,
+    telegram_id: int,
+    unit: str = "i801",
+    employee_no: str | None = None,
+    name: str | None = None,
+    *,
+    language: str = "zh",
+    role: members.Role | None = None,
+    role_unit: str | None = "same",
+) -> members.Member:
+    """A verified member created directly (for tests about something other than registration)."""
+    async with db.write() as session:
+        member = members.Member(
+            telegram_id=telegram_id,
+            unit_code=unit,
+            employee_no=employee_no or f"E{telegram_id}",
+            name=name or f"成员{telegram_id}",
+            status=members.Status.VERIFIED,
+            language=language,
+        )
+        session.add(member)
+        await session.flush()
+        if role is not None:
+            scope = unit if role_unit == "same" else role_unit
+            session.add(members.RoleGrant(member_id=member.id, role=role, unit_code=scope))
+    return member
