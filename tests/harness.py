@@ -80,7 +80,7 @@ class FakeBotAPI(BaseRequest):
         self.unexpected: list[str] = []
         self.chats: dict[int, list[Shown]] = {}
         self.answers: list[tuple[str, str | None]] = []
-        self.failures: dict[tuple[str, int | None], list[TelegramFailure]] = {}
+        self.failures: dict[tuple[str, int | None], list[Exception]] = {}
         self._ids = itertools.count(1)
 
     @property
@@ -94,15 +94,18 @@ class FakeBotAPI(BaseRequest):
     async def shutdown(self) -> None:
         """Nothing to close."""
 
-    def fail(self, method: str, failure: TelegramFailure, chat_id: int | None = None, times: int = 1) -> None:
-        """Make the next `times` calls of `method` (to `chat_id`, or any chat) fail as Telegram would."""
+    def fail(self, method: str, failure: Exception, chat_id: int | None = None, times: int = 1) -> None:
+        """Make the next `times` calls of `method` (to `chat_id`, or any chat) fail as Telegram would.
+
+        A TelegramFailure becomes an error answer; any other exception (e.g. telegram.error.TimedOut) is raised.
+        """
         self.failures.setdefault((method, chat_id), []).extend([failure] * times)
 
     def calls_of(self, method: str) -> list[Call]:
         """Every recorded call of one method."""
         return [c for c in self.calls if c.method == method]
 
-    def _scripted_failure(self, method: str, params: dict[str, Any]) -> TelegramFailure | None:
+    def _scripted_failure(self, method: str, params: dict[str, Any]) -> Exception | None:
         chat = params.get("chat_id")
         for key in ((method, int(chat) if chat is not None else None), (method, None)):
             queue = self.failures.get(key)
@@ -127,6 +130,8 @@ class FakeBotAPI(BaseRequest):
             params["_files"] = {name: (value[0], value[1]) for name, value in request_data.multipart_data.items()}
         self.calls.append(Call(api_method, params))
         failure = self._scripted_failure(api_method, params)
+        if isinstance(failure, Exception) and not isinstance(failure, TelegramFailure):
+            raise failure
         if failure is not None:
             body: dict[str, Any] = {"ok": False, "error_code": failure.status, "description": failure.description}
             if failure.retry_after is not None:

@@ -1,0 +1,232 @@
+"""Points: idempotency, daily caps, spending, cadre grants in scope, and ledger == balance always."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from config import Limits, PointsRule
+from handlers.callback_data import Cb, pack
+from models import members, points
+from models.errors import BadInput, InsufficientPoints, NotAllowed
+from models.members import Actor, Role
+from models.points import Outcome
+from tests.conftest import ADMIN_ID, make_member
+
+DAY = date(2026, 11, 28)
+LIKE = PointsRule("like_received", 1, 3)
+RUN = PointsRule("run_attendance", 10, 20)
+NO_CAP = PointsRule("idea_adopted", 50, 0)
+
+
+def cadre_of(unit: str | None, member: members.Member | None = None) -> Actor:
+    """A cadre acting for one unit (None: the bureau)."""
+    return Actor(9999, member, False, frozenset({unit}), frozenset({Role.CADRE}))
+
+
+async def test_award_once_per_key(db):
+    m = await make_member(db, 1)
+    async with db.write() as s:
+        first = await points.award(s, m.id, NO_CAP, "idea:1", DAY)
+        again = await points.award(s, m.id, NO_CAP, "idea:1", DAY)
+    async with db.write() as s:
+        third = await points.award(s, m.id, NO_CAP, "idea:1", DAY)
+        assert await points.balance_of(s, m.id) == 50
+    assert (first.outcome, again.outcome, third.outcome) == (Outcome.AWARDED, Outcome.DUPLICATE, Outcome.DUPLICATE)
+
+
+async def test_daily_cap_pays_what_is_left_then_nothing(db):
+    m = await make_member(db, 2)
+    async with db.write() as s:
+        results = [await points.award(s, m.id, RUN, f"run:{i}", DAY, amount=8) for i in range(4)]
+        other_day = await points.award(s, m.id, RUN, "run:next", date(2026, 11, 29), amount=8)
+        assert await points.balance_of(s, m.id) == 28
+    assert [(r.outcome, r.amount) for r in results] == [
+        (Outcome.AWARDED, 8),
+        (Outcome.AWARDED, 8),
+        (Outcome.AWARDED, 4),
+        (Outcome.CAPPED, 0),
+    ]
+    assert other_day.amount == 8
+
+
+async def test_capped_award_does_not_undo_the_callers_work(db):
+    m = await make_member(db, 3)
+    async with db.write() as s:
+        for i in range(3):
+            await points.award(s, m.id, LIKE, f"like:{i}", DAY)
+        await members.set_language(s, m.id, "en")
+        capped = await points.award(s, m.id, LIKE, "like:9", DAY)
+    assert capped.outcome == Outcome.CAPPED
+    async with db.read() as s:
+        member = await s.get(members.Member, m.id)
+        assert member.language == "en" and member.balance == 3
+
+
+async def test_spend_beyond_balance_is_refused_and_changes_nothing(db):
+    m = await make_member(db, 4)
+    async with db.write() as s:
+        await points.award(s, m.id, NO_CAP, "seed", DAY)
+    with pytest.raises(InsufficientPoints) as err:
+        async with db.write() as s:
+            await points.spend(s, m.id, 80, "buy:1", DAY, "welfare")
+    assert err.value.params == {"balance": 50, "cost": 80}
+    async with db.write() as s:
+        assert await points.balance_of(s, m.id) == 50
+        assert await points.ledger_sum(s, m.id) == 50
+        assert await points.spend(s, m.id, 30, "buy:2", DAY, "welfare") == 20
+        assert await points.spend(s, m.id, 30, "buy:2", DAY, "welfare") == 20  # same key: charged once
+        assert await points.refund(s, m.id, 30, "refund:2", DAY, "cancelled") == 50
+        assert await points.refund(s, m.id, 30, "refund:2", DAY, "cancelled") == 50
+
+
+async def test_cadre_grants_only_within_scope_with_a_reason(db):
+    target = await make_member(db, 5, "i801")
+    limits = Limits()
+    async with db.write() as s:
+        balance = await points.adjust_by_cadre(s, cadre_of("i801"), target, 20, "读书节组织", "g:1", DAY, limits)
+        assert balance == 20
+        assert await points.adjust_by_cadre(s, cadre_of(None), target, -5, "更正", "g:2", DAY, limits) == 15
+    for actor, amount, reason, error in (
+        (cadre_of("i802"), 10, "跨单位", NotAllowed),
+        (Actor(1, None, False, frozenset(), frozenset()), 10, "not a cadre", NotAllowed),
+        (cadre_of("i801"), 10, "   ", BadInput),
+        (cadre_of("i801"), limits.grant_max_amount + 1, "too much", BadInput),
+        (cadre_of("i801"), -16, "below zero", InsufficientPoints),
+    ):
+        with pytest.raises(error):
+            async with db.write() as s:
+                await points.adjust_by_cadre(s, actor, target, amount, reason, f"bad:{amount}:{reason}", DAY, limits)
+    async with db.read() as s:
+        assert await points.balance_of(s, target.id) == 15
+        entries, _pages = await points.history(s, target.id, 0, 10)
+        assert [(e.delta, e.reason) for e in entries] == [(-5, "更正"), (20, "读书节组织")]
+        log = await members.audit.recent(s)
+        assert [e.action for e in log] == ["deduct", "grant"]
+
+
+async def test_check_constraint_is_the_last_guard(db):
+    m = await make_member(db, 6)
+    with pytest.raises(IntegrityError):
+        async with db.write() as s:
+            await s.exec(text("UPDATE member SET balance = -1 WHERE id = :id").bindparams(id=m.id))
+
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["award", "capped", "spend", "refund", "grant", "deduct"]),
+        st.integers(min_value=1, max_value=60),
+        st.integers(min_value=0, max_value=5),  # key: repeats exercise idempotency
+        st.integers(min_value=0, max_value=2),  # which member
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPERATIONS)
+async def test_ledger_sum_always_equals_balance(db, ops):
+    # One fresh set of members per example: ids from a counter that keeps growing across examples.
+    base = 100 + test_ledger_sum_always_equals_balance.counter * 3
+    test_ledger_sum_always_equals_balance.counter += 1
+    people = [await make_member(db, base + i) for i in range(3)]
+    for kind, amount, key, who in ops:
+        member = people[who]
+        try:
+            async with db.write() as s:
+                if kind == "award":
+                    await points.award(s, member.id, NO_CAP, f"{base}:a:{key}", DAY, amount=amount)
+                elif kind == "capped":
+                    await points.award(s, member.id, RUN, f"{base}:c:{key}", DAY, amount=amount)
+                elif kind == "spend":
+                    await points.spend(s, member.id, amount, f"{base}:s:{key}", DAY, "buy")
+                elif kind == "refund":
+                    await points.refund(s, member.id, amount, f"{base}:r:{key}", DAY, "back")
+                else:
+                    sign = 1 if kind == "grant" else -1
+                    await points.adjust_by_cadre(
+                        s, cadre_of(None), member, sign * amount, "x", f"{base}:g:{key}", DAY, Limits()
+                    )
+        except InsufficientPoints:
+            pass
+    async with db.read() as s:
+        for member in people:
+            balance = await points.balance_of(s, member.id)
+            assert balance >= 0
+            assert balance == await points.ledger_sum(s, member.id)
+
+
+test_ledger_sum_always_equals_balance.counter = 0
+
+
+# --- through the bot --------------------------------------------------------------------------------
+
+
+async def test_points_screens(bot):
+    me = await make_member(bot.db, 8101, "i801", name="甲")
+    rival = await make_member(bot.db, 8102, "i801", name="乙")
+    hidden = await make_member(bot.db, 8103, "i801", name="丙")
+    async with bot.db.write() as s:
+        for i in range(12):
+            await points.award(s, me.id, NO_CAP, f"me:{i}", DAY, amount=1 + i)
+        await points.award(s, rival.id, NO_CAP, "r", DAY, amount=500)
+        await points.award(s, hidden.id, NO_CAP, "h", DAY, amount=900)
+        await members.toggle_ranking_opt_out(s, hidden.id)
+    user = bot.user(8101)
+    await user.send("/points")
+    assert "<b>78</b>" in user.last.text
+    await user.click("明细")
+    assert "第 1/2 页" in user.last.text and "+12" in user.last.text and "创客空间金点子被采纳" in user.last.text
+    await user.click("下一页")
+    assert "第 2/2 页" in user.last.text and "+1 " in user.last.text
+    await user.click("返回")
+    await user.click("如何赚分")
+    assert "航天漫步约跑签到：每次 10 分，每天最多 20 分" in user.last.text
+    await user.click("返回")
+    await user.click("排行")
+    ranking = user.last.text
+    assert ranking.index("乙") < ranking.index("甲") and "丙" not in ranking and "⬅️ 我" in ranking
+    # Paging past the end (an old button) shows the last page instead of failing.
+    await user.press(pack(Cb.POINTS_HISTORY, 99))
+    assert "第 2/2 页" in user.last.text
+
+
+async def test_grant_command_scoped_audited_and_not_repeated(bot):
+    await make_member(bot.db, 8201, "i801", role=Role.CADRE)
+    await make_member(bot.db, 8202, "i801", employee_no="P1", name="受奖者")
+    await make_member(bot.db, 8203, "i802", employee_no="P2")
+    cadre = bot.user(8201)
+    await cadre.send("/grant i801 p1 30 读书节优秀组织者", message_id=777)
+    assert "已为 受奖者 发放 30" in cadre.last.text
+    assert "工会为您发放了 <b>30</b> 积分" in bot.user(8202).last.text
+    # Telegram delivers the same message again (same message id): paid once.
+    await cadre.send("/grant i801 p1 30 读书节优秀组织者", message_id=777)
+    await cadre.send("/grant i802 P2 30 另一单位")
+    assert "没有进行此操作的权限" in cadre.last.text
+    await cadre.send("/grant i801 P1 abc 原因")
+    assert "1 到 500" in cadre.last.text
+    await cadre.send("/grant i801 P1")
+    assert "用法" in cadre.last.text
+    await cadre.send("/deduct i801 P1 31 超扣")
+    assert "积分不足" in cadre.last.text
+    plain = bot.user(8202)
+    await plain.send("/grant i801 P1 30 自己发")
+    assert "没有进行此操作的权限" in plain.last.text
+    async with bot.db.read() as s:
+        target = await members.find_member(s, "i801", "P1")
+        assert target.balance == 30 and await points.ledger_sum(s, target.id) == 30
+        assert [e.action for e in await members.audit.recent(s)] == ["grant"]
+
+
+async def test_bootstrap_admin_grants_anywhere(bot):
+    await make_member(bot.db, ADMIN_ID, "hq")
+    await make_member(bot.db, 8301, "i812", employee_no="Q1")
+    admin = bot.user(ADMIN_ID)
+    await admin.send("/grant i812 Q1 5 志愿服务")
+    assert "发放 5" in admin.last.text
