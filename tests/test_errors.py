@@ -8,7 +8,7 @@ import logging
 from telegram.error import TimedOut
 
 from models import members, points
-from tests.conftest import start_bot, make_member
+from tests.conftest import make_member, start_bot
 from tests.harness import TelegramFailure
 
 OPS_CHAT = -100999
