@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import html
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,9 @@ from models.members import Actor
 
 log = logging.getLogger(__name__)
 
+# Telegram shows at most 200 characters in a callback answer.
+ALERT_MAX = 200
+TAGS = re.compile(r"<[^>]+>")
 # A reply waits at most this long for a flood-control pause before it is dropped and logged.
 MAX_RETRY_AFTER = 30
 SEND_ATTEMPTS = 2
@@ -292,19 +297,24 @@ def _check_standing(actor: Actor, needs: Need) -> None:
         raise DomainError("not_registered")
 
 
-async def answer_query(query: CallbackQuery, text: str | None) -> None:
-    """Answer a button press; an expired query is logged, not raised."""
+async def answer_query(query: CallbackQuery, text: str | None, alert: bool = False) -> None:
+    """Answer a button press (a toast, or an alert the user must dismiss); an expired query is logged."""
     try:
-        await query.answer(text)
+        await query.answer(text, show_alert=alert)
     except (BadRequest, TimedOut, NetworkError) as exc:
         # A query older than ~15 minutes cannot be answered any more; the user saw the spinner stop.
         log.info("could not answer a callback query: %s", exc)
 
 
 async def _show_error(ctx: Ctx, error: DomainError) -> None:
+    """A domain error: an alert on the pressed button when it fits, otherwise a message."""
     text = ctx.t(f"errors/{error.key}", **error.params)
     query = ctx.update.callback_query
     if query is not None:
+        plain = html.unescape(TAGS.sub("", text))
+        if error.key != "not_registered" and len(plain) <= ALERT_MAX:
+            await answer_query(query, plain, alert=True)
+            return
         await answer_query(query, None)
     keyboard = None
     if error.key == "not_registered":

@@ -80,6 +80,7 @@ class FakeBotAPI(BaseRequest):
         self.unexpected: list[str] = []
         self.chats: dict[int, list[Shown]] = {}
         self.answers: list[tuple[str, str | None]] = []
+        self.alerts: list[bool] = []
         self.failures: dict[tuple[str, int | None], list[Exception]] = {}
         self._ids = itertools.count(1)
 
@@ -197,6 +198,7 @@ class FakeBotAPI(BaseRequest):
 
     def _answerCallbackQuery(self, params: dict[str, Any]) -> bool:
         self.answers.append((params["callback_query_id"], params.get("text")))
+        self.alerts.append(bool(params.get("show_alert")))
         return True
 
     def _setMyCommands(self, _params: dict[str, Any]) -> bool:

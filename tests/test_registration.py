@@ -60,7 +60,7 @@ async def test_no_match_waits_for_a_cadre_of_that_unit(bot):
     outsider = bot.user(other_cadre.telegram_id)
     await outsider.send("/help")
     await outsider.press(pack(Cb.APPROVE_MEMBER, pending_id), outsider.last)
-    assert "没有进行此操作的权限" in outsider.last.text
+    assert "没有进行此操作的权限" in outsider.last_answer() and bot.api.alerts[-1]
     assert (await _member_of(bot, 5002)).status == Status.PENDING
     # The right cadre approves; the member is told.
     await cadre_chat.click("通过")
@@ -69,7 +69,7 @@ async def test_no_match_waits_for_a_cadre_of_that_unit(bot):
     assert (await _member_of(bot, 5002)).status == Status.VERIFIED
     # A second press on the same (now stale) button: the request is gone, said politely.
     await bot.user(ADMIN_ID).click("通过")
-    assert "已被处理" in bot.user(ADMIN_ID).last.text
+    assert "已被处理" in bot.user(ADMIN_ID).last_answer()
 
 
 async def test_decline_lets_the_person_register_again(bot):
@@ -106,7 +106,7 @@ async def test_plain_member_cannot_use_approve_or_forge_its_buttons(bot):
     assert "没有进行此操作的权限" in plain.last.text
     pending = await _member_of(bot, 5006)
     await plain.press(pack(Cb.APPROVE_MEMBER, pending.id), plain.last)
-    assert "没有进行此操作的权限" in plain.last.text
+    assert "没有进行此操作的权限" in plain.last_answer()
     await plain.press(pack(Cb.DECLINE_MEMBER, pending.id), plain.last)
     assert (await _member_of(bot, 5006)).status == Status.PENDING
 
@@ -150,7 +150,7 @@ async def test_bad_input_at_every_step(bot):
     await user.send("我是谁")  # text before choosing a unit
     assert "请先在下面选择" in user.last.text
     await user.press(pack(Cb.PICK_UNIT, "nosuch"))  # a forged unit
-    assert "没有找到这个基层工会" in user.last.text
+    assert "没有找到这个基层工会" in user.last_answer()
     await user.press("reg:unit:<script>")  # not even well-formed
     assert bot.api.answers[-1][1] == "按钮已过期，请重新打开菜单"
     await user.click("八〇一所工会")
@@ -189,7 +189,7 @@ async def test_pending_member_can_withdraw_and_start_over(bot):
     # The cadre's button for the withdrawn request now says it is gone.
     admin = bot.user(ADMIN_ID)
     await admin.click("通过")
-    assert "已被处理或已撤回" in admin.last.text
+    assert "已被处理或已撤回" in admin.last_answer()
 
 
 async def test_verified_member_start_shows_the_menu_and_cannot_register_twice(bot):
@@ -198,7 +198,7 @@ async def test_verified_member_start_shows_the_menu_and_cannot_register_twice(bo
     await user.send("/start")
     assert "您好" in user.last.text and "💰 我的积分" in user.last.labels
     await user.press(pack(Cb.PICK_UNIT, "i802"))
-    assert "已经是认证会员" in user.last.text
+    assert "已经是认证会员" in user.last_answer()
 
 
 async def test_start_in_a_group_offers_the_private_chat(bot):
