@@ -31,6 +31,8 @@ class Cb(enum.StrEnum):
     DELETE_ACCOUNT = "me:delete"
     CONFIRM_DELETE = "me:delete_yes"
     ME_HOME = "me:home"
+    FORM_CHOICE = "form:choice"  # form, field, value
+    FORM_SKIP = "form:skip"  # form, field
 
 
 class BadCallback(ValueError):
