@@ -11,6 +11,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -25,10 +26,14 @@ from config import Config, ConfigError, load_config
 from handlers import menu
 from handlers.base import Services
 from messages import Renderer
-from models import members
+from models import members, welfare
+from models.clock import utcnow
 from models.db import Database
+from models.errors import DomainError, NotFound
 from models.members import RosterResult, RosterRow
 from models.roster import RosterFileError, parse_roster_csv
+from models.welfare_import import WelfareFileError, import_items, parse_welfare_file
+from scheduled import outbox as outbox_sender
 from scheduled import runner
 from scheduled.backup import backup_sqlite
 
@@ -57,6 +62,7 @@ def build_application(
         .concurrent_updates(config.concurrent_updates)
         .rate_limiter(AIORateLimiter(max_retries=0))
         .post_init(on_startup)
+        .post_stop(on_stop)
         .post_shutdown(on_shutdown)
     )
     if request is not None:
@@ -69,6 +75,8 @@ def build_application(
     for module in modules:
         services.commands.extend(getattr(module, "COMMANDS", ()))
         services.flows.update(getattr(module, "FLOWS", {}))
+        services.deep_links.update(getattr(module, "DEEP_LINKS", {}))
+        services.admin_entries.extend(getattr(module, "ADMIN_ENTRIES", ()))
     for command in services.commands:
         app.add_handler(CommandHandler(command.name, command.callback))
     for module in modules:
@@ -92,10 +100,20 @@ async def on_startup(app: Application) -> None:
         specs = runner.discover()
         await runner.ensure_tasks(services, specs)
         runner.start(app, services)
+    if app.bot_data.get("start_scheduler"):
+        app.bot_data["outbox"] = outbox_sender.start(app, services.db, services.config.outbox)
+
+
+async def on_stop(app: Application) -> None:
+    """Stop the outbox sender while the bot can still finish its batch (PTB's post_stop)."""
+    sender: outbox_sender.OutboxSender | None = app.bot_data.pop("outbox", None)
+    if sender is not None:
+        await sender.stop()
 
 
 async def on_shutdown(app: Application) -> None:
-    """Close the database pools."""
+    """Stop the outbox sender if it still runs, then close the database pools."""
+    await on_stop(app)
     await app.bot_data["services"].db.dispose()
 
 
@@ -175,8 +193,95 @@ def cmd_backup(config: Config) -> int:
     return 0
 
 
+WELFARE_FORMATS = {".toml": "toml", ".csv": "csv"}
+# Items imported from a file are created as if by a bureau admin; 0 is no Telegram account.
+CLI_ACTOR_TELEGRAM_ID = 0
+
+
+def cmd_import_welfare(config: Config, path: Path) -> int:
+    """Import welfare items (TOML or CSV): every bad line is reported and nothing is stored unless all are good."""
+    fmt = WELFARE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        print(_cli_text(config, "cli_welfare_bad_format", path=str(path)), file=sys.stderr)
+        return 2
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        print(_cli_text(config, "cli_welfare_unreadable", path=str(path)), file=sys.stderr)
+        return 2
+    now = utcnow()
+    try:
+        drafts = parse_welfare_file(text, fmt, (u.code for u in config.units), config.timezone, now)
+        upgrade_database(config)
+        ids = asyncio.run(_store_welfare(config, drafts, now))
+    except WelfareFileError as exc:
+        for line, key, detail in exc.problems:
+            print(_cli_text(config, f"cli_welfare_{key}", line=line, detail=detail), file=sys.stderr)
+        return 1
+    print(_cli_text(config, "cli_welfare_done", count=len(ids), ids=", ".join(map(str, ids))))
+    return 0
+
+
+async def _store_welfare(config: Config, drafts: list[welfare.ItemDraft], now: datetime) -> list[int]:
+    """Store the parsed items in one transaction (all or nothing); returns their ids."""
+    db = Database(config.database_url, config.busy_timeout_ms)
+    try:
+        async with db.write() as session:
+            await members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
+            return await import_items(session, drafts, CLI_ACTOR_TELEGRAM_ID, now)
+    finally:
+        await db.dispose()
+
+
+async def _load_draw(config: Config, item_id: int) -> welfare.LotteryRecord | welfare.WelfareItem | None:
+    """A drawn lottery's record, the item itself before its draw, or None when there is no such lottery."""
+    db = Database(config.database_url, config.busy_timeout_ms)
+    try:
+        async with db.read() as session:
+            try:
+                return await welfare.lottery_record(session, item_id)
+            except NotFound:
+                return None
+            except DomainError:  # not drawn yet
+                return await session.get(welfare.WelfareItem, item_id)
+    finally:
+        await db.dispose()
+
+
+def cmd_verify_draw(config: Config, item_id: int) -> int:
+    """Re-run a lottery's draw from its published seed; exit 0 only if the seed and the winners both check out."""
+    upgrade_database(config)
+    found = asyncio.run(_load_draw(config, item_id))
+    if found is None:
+        print(_cli_text(config, "cli_verify_unknown_item", item_id=item_id), file=sys.stderr)
+        return 2
+
+    def ids(values: list[int]) -> str:
+        """Member ids as a list, or '(none)'."""
+        return ", ".join(map(str, values)) or _cli_text(config, "cli_verify_none")
+
+    print(_cli_text(config, "cli_verify_title", item_id=item_id, title=found.title))
+    print(_cli_text(config, "cli_verify_seed_hash", seed_hash=found.seed_hash or ""))
+    if isinstance(found, welfare.WelfareItem):
+        print(_cli_text(config, "cli_verify_not_drawn"))
+        return 1
+    seed = found.seed or ""
+    recomputed = sorted(welfare.verify_draw(seed, found.applicants, found.prizes)) if seed else []
+    hash_ok = bool(seed) and welfare.seed_hash_of(seed) == found.seed_hash
+    winners_ok = bool(seed) and recomputed == found.winners
+    print(_cli_text(config, "cli_verify_seed", seed=seed))
+    print(_cli_text(config, "cli_verify_prizes", count=found.prizes))
+    print(_cli_text(config, "cli_verify_applicants", count=len(found.applicants), ids=ids(found.applicants)))
+    print(_cli_text(config, "cli_verify_recomputed", ids=ids(recomputed)))
+    print(_cli_text(config, "cli_verify_stored", ids=ids(found.winners)))
+    print(_cli_text(config, "cli_verify_hash_ok" if hash_ok else "cli_verify_hash_bad"))
+    print(_cli_text(config, "cli_verify_winners_ok" if winners_ok else "cli_verify_winners_bad"))
+    print(_cli_text(config, "cli_verify_ok" if hash_ok and winners_ok else "cli_verify_bad"))
+    return 0 if hash_ok and winners_ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: run (default), migrate, import-roster FILE, backup."""
+    """Command line: run (default), migrate, import-roster FILE, backup, import-welfare FILE, verify-draw ITEM_ID."""
     parser = argparse.ArgumentParser(prog="bot.py", description="Gongshe (工社) union bot")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (default)")
@@ -186,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     roster.add_argument("file", type=Path)
     sub.add_parser("backup", help="back up the SQLite database now")
+    welfare_file = sub.add_parser("import-welfare", help="import welfare items from a TOML or CSV file")
+    welfare_file.add_argument("file", type=Path)
+    draw = sub.add_parser("verify-draw", help="re-run a lottery's draw from its published seed and check it")
+    draw.add_argument("item_id", type=int)
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -201,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_import_roster(config, args.file)
     if args.command == "backup":
         return cmd_backup(config)
+    if args.command == "import-welfare":
+        return cmd_import_welfare(config, args.file)
+    if args.command == "verify-draw":
+        return cmd_verify_draw(config, args.item_id)
     return cmd_run(config)
 
 

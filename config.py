@@ -58,6 +58,43 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """Pacing and retries of the outbox sender (config.toml [outbox])."""
+
+    global_per_second: float = 25.0
+    group_per_minute: int = 20
+    private_per_second: float = 1.0
+    batch_size: int = 20
+    max_attempts: int = 5
+    in_flight_timeout_seconds: float = 60.0
+
+
+# Telegram's documented ceilings; the outbox must stay under them.
+OUTBOX_CEILINGS = {"global_per_second": 30, "group_per_minute": 20, "private_per_second": 1, "batch_size": 100}
+# A claimed row must outlive a whole batch plus the HTTP timeouts, or a slow send would be sent twice.
+OUTBOX_MIN_IN_FLIGHT_SECONDS = 30
+
+
+def _parse_outbox(table: dict[str, Any]) -> OutboxSettings:
+    """The [outbox] table: every number positive and under Telegram's limits."""
+    values: dict[str, Any] = {}
+    for key, default in vars(OutboxSettings()).items():
+        kind = (int, float) if isinstance(default, float) else int
+        value = _get(table, key, kind, "outbox", default)
+        if isinstance(value, bool):
+            raise ConfigError(f"outbox.{key}", f"must be a number, got {value!r}")
+        if value <= 0:
+            raise ConfigError(f"outbox.{key}", "must be positive")
+        ceiling = OUTBOX_CEILINGS.get(key)
+        if ceiling is not None and value > ceiling:
+            raise ConfigError(f"outbox.{key}", f"must be at most {ceiling}")
+        values[key] = float(value) if isinstance(default, float) else value
+    if values["in_flight_timeout_seconds"] < OUTBOX_MIN_IN_FLIGHT_SECONDS:
+        raise ConfigError("outbox.in_flight_timeout_seconds", f"must be at least {OUTBOX_MIN_IN_FLIGHT_SECONDS}")
+    return OutboxSettings(**values)
+
+
+@dataclass(frozen=True)
 class Config:
     org_name_zh: str
     org_name_en: str
@@ -82,6 +119,7 @@ class Config:
     backup_dir: Path
     tick_seconds: int
     misfire_grace_hours: int
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unit(self, code: str) -> Unit | None:
@@ -224,6 +262,7 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
         backup_dir=(base / _get(backup, "directory", str, "backup", "data/backups")).resolve(),
         tick_seconds=max(1, _get(scheduler, "tick_seconds", int, "scheduler", 30)),
         misfire_grace_hours=_get(scheduler, "misfire_grace_hours", int, "scheduler", 12),
+        outbox=_parse_outbox(_get(raw, "outbox", dict, "config", {})),
     )
 
 

@@ -78,8 +78,10 @@ async def show_admin(ctx: Ctx) -> None:
     managed = [u for u in ctx.config.units if ctx.actor.can_manage(u.code)]
     username = ctx.context.bot.username
     invites = [(u.name(ctx.locale), f"https://t.me/{username}?start=u_{u.code}") for u in managed]
+    keyboard = [[ctx.button(key, action)] for key, action in ctx.services.admin_entries]
     ctx.reply(
         "admin/overview",
+        keyboard,
         counts=counts,
         pending=len(pending),
         bureau=ctx.actor.is_bureau,

@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -61,6 +62,10 @@ class Services:
     renderer: Renderer
     commands: list[Command] = field(default_factory=list)
     flows: dict[str, Callable[[Ctx, str], Awaitable[None]]] = field(default_factory=dict)
+    # /start payload prefixes (deep links) and what opens them, e.g. "r_" -> the voucher redeem screen.
+    deep_links: dict[str, Callable[[Ctx, str], Awaitable[None]]] = field(default_factory=dict)
+    # Buttons sections add to the /admin overview: (label key, callback action).
+    admin_entries: list[tuple[str, Cb]] = field(default_factory=list)
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE | Application) -> Services:
@@ -89,6 +94,8 @@ class Outgoing:
     keyboard: InlineKeyboardMarkup | None = None
     edit: Message | None = None
     document: tuple[bytes, str] | None = None
+    # A photo (bytes to upload, or a Telegram file_id) sent with `text` as its caption.
+    photo: bytes | str | None = None
 
 
 @dataclass
@@ -161,6 +168,22 @@ class Ctx:
         message = query.message if query is not None and isinstance(query.message, Message) else None
         self.outbox.append(Outgoing(self.chat_id, self.t(template, **kw), markup, edit=message))
 
+    def show_photo(
+        self, template: str, photo: bytes | str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any
+    ) -> None:
+        """A photo with a caption: edits the caption of a pressed photo message, otherwise sends a new one."""
+        markup = InlineKeyboardMarkup(keyboard) if keyboard else None
+        query = self.update.callback_query
+        message = query.message if query is not None and isinstance(query.message, Message) else None
+        self.outbox.append(Outgoing(self.chat_id, self.t(template, **kw), markup, edit=message, photo=photo))
+
+    def reply_photo(
+        self, template: str, photo: bytes | str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any
+    ) -> None:
+        """Send a photo with a caption to this chat after the commit."""
+        markup = InlineKeyboardMarkup(keyboard) if keyboard else None
+        self.outbox.append(Outgoing(self.chat_id, self.t(template, **kw), markup, photo=photo))
+
     def notify(self, chat_id: int, text: str, keyboard: list[list[InlineKeyboardButton]] | None = None) -> None:
         """Send a message to someone else after the commit (text already rendered in their language)."""
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None
@@ -175,6 +198,8 @@ async def deliver(app: Application, item: Outgoing) -> Message | bool | None:
     """Send one message, handling every Telegram error on purpose; never raises."""
     for attempt in range(SEND_ATTEMPTS):
         try:
+            if item.photo is not None:
+                return await _deliver_photo(app, item)
             if item.document is not None:
                 content, filename = item.document
                 return await app.bot.send_document(
@@ -211,6 +236,19 @@ async def deliver(app: Application, item: Outgoing) -> Message | bool | None:
             log.warning("Telegram refused a reply: %s", exc)
             return None
     return None
+
+
+async def _deliver_photo(app: Application, item: Outgoing) -> Message | bool:
+    """A photo message: a pressed photo message gets a new caption, anything else a new photo message."""
+    if item.edit is not None and item.edit.photo:
+        try:
+            return await item.edit.edit_caption(item.text, reply_markup=item.keyboard)
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return True
+            raise
+    photo = InputFile(item.photo, filename="photo.png") if isinstance(item.photo, bytes) else item.photo
+    return await app.bot.send_photo(item.chat_id, photo, caption=item.text, reply_markup=item.keyboard)
 
 
 def _requires_private(update: Update) -> bool:
@@ -308,7 +346,9 @@ async def answer_query(query: CallbackQuery, text: str | None, alert: bool = Fal
 
 async def _show_error(ctx: Ctx, error: DomainError) -> None:
     """A domain error: an alert on the pressed button when it fits, otherwise a message."""
-    text = ctx.t(f"errors/{error.key}", **error.params)
+    # Times in errors (opens at, redeemed at) are stored in UTC; members read them in local time.
+    params = {k: v.astimezone(ctx.config.timezone) if isinstance(v, datetime) else v for k, v in error.params.items()}
+    text = ctx.t(f"errors/{error.key}", **params)
     query = ctx.update.callback_query
     if query is not None:
         plain = html.unescape(TAGS.sub("", text))

@@ -31,6 +31,23 @@ class Cb(enum.StrEnum):
     DELETE_ACCOUNT = "me:delete"
     CONFIRM_DELETE = "me:delete_yes"
     ME_HOME = "me:home"
+    WELFARE_LIST = "wf:list"
+    WELFARE_ITEM = "wf:item"  # item id
+    WELFARE_CLAIM = "wf:claim"  # item id, slot (seq)
+    WELFARE_WITHDRAW = "wf:withdraw"  # item id (lottery application / group-buy)
+    WELFARE_REMIND = "wf:remind"  # item id
+    WELFARE_MINE = "wf:mine"
+    WELFARE_VOUCHER = "wf:voucher"  # claim id
+    WELFARE_CANCEL = "wf:cancel"  # claim id
+    WELFARE_CANCEL_YES = "wf:cancel_yes"  # claim id
+    WELFARE_REDEEM = "wf:redeem"  # voucher code
+    WELFARE_ADMIN = "wf:admin"
+    WELFARE_NEW = "wf:new"
+    WELFARE_MANAGE = "wf:manage"  # item id
+    WELFARE_PUBLISH = "wf:publish"  # item id
+    WELFARE_CLOSE = "wf:close"  # item id
+    WELFARE_CLAIMS = "wf:claims"  # item id, page
+    WELFARE_EDIT = "wf:edit"  # item id[, field]
     FORM_CHOICE = "form:choice"  # form, field, value
     FORM_SKIP = "form:skip"  # form, field
 

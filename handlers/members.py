@@ -40,6 +40,11 @@ def _cancel_row(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
 async def start(ctx: Ctx) -> None:
     """/start [u_<unit>]: welcome back a member, or begin registration (an invite preselects the unit)."""
     actor = ctx.actor
+    payload = ctx.args[0] if ctx.args else ""
+    for prefix, open_link in ctx.services.deep_links.items():
+        if payload.startswith(prefix):
+            await open_link(ctx, payload[len(prefix) :])
+            return
     if actor.verified:
         await flows.clear_flow(ctx.session, actor.telegram_id)
         ctx.reply("menu/home", home_keyboard(ctx), name=ctx.member.name, org=ctx.config.org_name(ctx.locale))

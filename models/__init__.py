@@ -9,8 +9,10 @@ from models import (  # noqa: F401  (tables without dependencies first)
     audit,
     flows,
     members,
+    outbox,
     points,
     schedule,
+    welfare,
 )
 
 metadata = SQLModel.metadata

@@ -30,6 +30,7 @@ class Shown:
     text: str
     buttons: list[list[dict[str, Any]]] = field(default_factory=list)
     document: tuple[str, bytes] | None = None
+    photo: bytes | str | None = None
     edits: int = 0
 
     @property
@@ -70,6 +71,8 @@ class FakeBotAPI(BaseRequest):
         "setMyCommands",
         "deleteMyCommands",
         "sendDocument",
+        "sendPhoto",
+        "editMessageCaption",
         "getUpdates",
         "deleteWebhook",
         "close",
@@ -141,7 +144,11 @@ class FakeBotAPI(BaseRequest):
         if api_method not in self.KNOWN:
             self.unexpected.append(api_method)
             return 400, json.dumps({"ok": False, "error_code": 400, "description": f"unexpected {api_method}"}).encode()
-        result = getattr(self, f"_{api_method}")(params)
+        try:
+            result = getattr(self, f"_{api_method}")(params)
+        except TelegramFailure as refused:
+            body = {"ok": False, "error_code": refused.status, "description": refused.description}
+            return refused.status, json.dumps(body).encode()
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
     # --- the methods ---------------------------------------------------------------------------
@@ -157,7 +164,12 @@ class FakeBotAPI(BaseRequest):
             "chat": {"id": shown.chat_id, "type": chat_type},
             "from": self._getMe({}),
         }
-        if shown.document is not None:
+        if shown.photo is not None:
+            data["photo"] = [
+                {"file_id": f"p{shown.message_id}", "file_unique_id": f"q{shown.message_id}", "width": 1, "height": 1}
+            ]
+            data["caption"] = shown.text
+        elif shown.document is not None:
             data["document"] = {
                 "file_id": f"f{shown.message_id}",
                 "file_unique_id": f"u{shown.message_id}",
@@ -187,11 +199,37 @@ class FakeBotAPI(BaseRequest):
         self.chats.setdefault(chat_id, []).append(shown)
         return self._message_json(shown)
 
+    def _sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        files = params.get("_files", {})
+        photo = next(iter(files.values()))[1] if files else params["photo"]
+        markup = params.get("reply_markup") or {}
+        shown = Shown(
+            next(self._ids), chat_id, params.get("caption", ""), markup.get("inline_keyboard", []), photo=photo
+        )
+        self.chats.setdefault(chat_id, []).append(shown)
+        return self._message_json(shown)
+
+    def _editMessageCaption(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+        shown = next((m for m in self.chats.get(chat_id, []) if m.message_id == message_id), None)
+        if shown is None or shown.photo is None:
+            raise AssertionError(f"caption edit of unknown or non-photo message {message_id} in chat {chat_id}")
+        markup = params.get("reply_markup") or {}
+        shown.text, shown.buttons, shown.edits = (
+            params.get("caption", ""),
+            markup.get("inline_keyboard", []),
+            shown.edits + 1,
+        )
+        return self._message_json(shown)
+
     def _editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
         shown = next((m for m in self.chats.get(chat_id, []) if m.message_id == message_id), None)
         if shown is None:
             raise AssertionError(f"edit of unknown message {message_id} in chat {chat_id}")
+        if shown.photo is not None or shown.document is not None:
+            raise TelegramFailure(400, "Bad Request: there is no text in the message to edit")
         markup = params.get("reply_markup") or {}
         shown.text, shown.buttons, shown.edits = params["text"], markup.get("inline_keyboard", []), shown.edits + 1
         return self._message_json(shown)

@@ -1,0 +1,475 @@
+"""Welfare (会员福利): catalog, item cards, claims, vouchers, redeeming, and the cadres' item management."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from telegram import InlineKeyboardButton
+from telegram.ext import Application, CallbackQueryHandler
+
+from handlers import forms
+from handlers.base import Command, Ctx, Need, handler
+from handlers.callback_data import Cb, pattern
+from handlers.forms import Field, Form
+from models import flows, vouchers, welfare
+from models.clock import parse_local_datetime, utcnow
+from models.errors import BadInput, NotFound
+from models.welfare import ClaimStatus, ItemDraft, Mode, Phase
+
+CLAIMS_PAGE = 20
+FORM = "welfare"
+EDIT_FLOW = "welfare_edit"
+EDITABLE = ("title", "description", "pickup", "cost", "stock", "opens_at", "closes_at", "redeem_by")
+
+
+def _local(ctx: Ctx, at: datetime | None) -> datetime | None:
+    return at.astimezone(ctx.config.timezone) if at is not None else None
+
+
+def _item_view(ctx: Ctx, item: welfare.WelfareItem, phase: Phase) -> dict[str, Any]:
+    """What every template needs to show an item, times in local time."""
+    return {
+        "id": item.id,
+        "title": item.title,
+        "description": item.description,
+        "pickup": item.pickup,
+        "mode": item.mode,
+        "cost": item.cost,
+        "stock": item.stock,
+        "total": item.total,
+        "limit": item.per_member_limit,
+        "threshold": item.threshold,
+        "opens_at": _local(ctx, item.opens_at),
+        "closes_at": _local(ctx, item.closes_at),
+        "redeem_by": _local(ctx, item.redeem_by),
+        "phase": phase.value,
+        "seed_hash": item.seed_hash,
+        "seed": item.seed if item.drawn_at else None,
+        "outcome": item.outcome,
+        "status": item.status,
+    }
+
+
+# --- members ---------------------------------------------------------------------------------------
+
+
+@handler(needs=Need.VERIFIED)
+async def show_catalog(ctx: Ctx) -> None:
+    """/welfare: items open now and coming soon for my unit."""
+    entries = await welfare.list_catalog(ctx.session, ctx.member, utcnow())
+    keyboard = [[ctx.button("welfare_item", Cb.WELFARE_ITEM, e.item.id, title=e.item.title)] for e in entries]
+    keyboard.append([ctx.button("welfare_mine", Cb.WELFARE_MINE), ctx.button("home", Cb.HOME)])
+    ctx.show("welfare/catalog", keyboard, items=[_item_view(ctx, e.item, e.phase) for e in entries])
+
+
+def _card_buttons(ctx: Ctx, card: welfare.ItemCard) -> list[list[InlineKeyboardButton]]:
+    item, rows = card.item, []
+    held = [c for c in card.my_claims if c.status in (ClaimStatus.APPLIED, ClaimStatus.JOINED)]
+    if card.phase == Phase.UPCOMING and not card.reminded:
+        rows.append([ctx.button("welfare_remind", Cb.WELFARE_REMIND, item.id)])
+    if card.phase == Phase.OPEN:
+        if held:
+            rows.append([ctx.button(f"welfare_withdraw_{item.mode}", Cb.WELFARE_WITHDRAW, item.id)])
+        elif card.next_seq is not None and (item.mode == Mode.LOTTERY or item.stock is None or item.stock > 0):
+            rows.append(
+                [ctx.button(f"welfare_claim_{item.mode}", Cb.WELFARE_CLAIM, item.id, card.next_seq, cost=item.cost)]
+            )
+    rows.append([ctx.button("welfare_back", Cb.WELFARE_LIST), ctx.button("welfare_mine", Cb.WELFARE_MINE)])
+    return rows
+
+
+async def _show_card(ctx: Ctx, item_id: int) -> None:
+    card = await welfare.item_card(ctx.session, ctx.member, item_id, utcnow())
+    view = _item_view(ctx, card.item, card.phase)
+    mine = [{"status": c.status, "code": c.voucher_code} for c in card.my_claims]
+    context = {"item": view, "mine": mine, "taken": card.taken, "reminded": card.reminded, "balance": card.balance}
+    if card.item.photo_file_id:
+        ctx.show_photo("welfare/card", card.item.photo_file_id, _card_buttons(ctx, card), **context)
+    else:
+        ctx.show("welfare/card", _card_buttons(ctx, card), **context)
+
+
+@handler(needs=Need.VERIFIED)
+async def show_item(ctx: Ctx) -> None:
+    """Button: one item's card with the button its state allows."""
+    await _show_card(ctx, ctx.callback.int_arg())
+
+
+def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareItem) -> None:
+    """The voucher: QR image (deep link for the cadre's camera) with the code and how to collect."""
+    png = vouchers.voucher_qr_png(claim.voucher_code, ctx.context.bot.username)
+    keyboard = None
+    if claim.status == ClaimStatus.ACTIVE:
+        keyboard = [[ctx.button("welfare_cancel", Cb.WELFARE_CANCEL, claim.id)]]
+    view = _item_view(ctx, item, welfare.phase_of(item, utcnow()))
+    ctx.reply_photo("welfare/voucher", png, keyboard, item=view, code=claim.voucher_code, status=claim.status)
+
+
+@handler(needs=Need.VERIFIED)
+async def claim_item(ctx: Ctx) -> None:
+    """Button: claim, apply or join. Late presses are answered from a read; only a real chance writes."""
+    item_id, seq = ctx.callback.int_arg(0), ctx.callback.int_arg(1)
+    now = utcnow()
+    await welfare.claim_precheck(ctx.session, ctx.member, item_id, now)
+    ctx.require_write()
+    result = await welfare.claim(ctx.session, ctx.member, item_id, now, ctx.config.timezone, seq)
+    item = await ctx.session.get(welfare.WelfareItem, item_id)
+    ctx.toast = ctx.label(f"welfare_done_{item.mode}")
+    await _show_card(ctx, item_id)
+    if result.created and result.claim.voucher_code:
+        _send_voucher(ctx, result.claim, item)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+async def withdraw(ctx: Ctx) -> None:
+    """Button: take back a lottery application or leave a group-buy; the held points come back."""
+    item_id = ctx.callback.int_arg()
+    item = await ctx.session.get(welfare.WelfareItem, item_id)
+    if item is None:
+        raise NotFound("welfare_item_unknown")
+    take_back = welfare.withdraw_application if item.mode == Mode.LOTTERY else welfare.leave_group_buy
+    result = await take_back(ctx.session, ctx.member, item_id, utcnow(), ctx.config.timezone)
+    ctx.toast = ctx.label("welfare_refunded", amount=result.refunded)
+    await _show_card(ctx, item_id)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+async def remind(ctx: Ctx) -> None:
+    """Button: tell me when this upcoming item opens."""
+    item_id = ctx.callback.int_arg()
+    await welfare.remind_me(ctx.session, ctx.member, item_id, utcnow())
+    ctx.toast = ctx.label("welfare_reminder_set")
+    await _show_card(ctx, item_id)
+
+
+@handler(needs=Need.VERIFIED)
+async def show_mine(ctx: Ctx) -> None:
+    """Button: my claims, applications and vouchers with their status."""
+    claims = await welfare.my_claims(ctx.session, ctx.member.id)
+    keyboard = [
+        [ctx.button("welfare_show_voucher", Cb.WELFARE_VOUCHER, c.claim.id, title=c.item.title)]
+        for c in claims
+        if c.claim.status == ClaimStatus.ACTIVE
+    ]
+    keyboard.append([ctx.button("welfare_back", Cb.WELFARE_LIST)])
+    rows = [{"title": c.item.title, "status": c.claim.status, "code": c.claim.voucher_code} for c in claims]
+    ctx.show("welfare/mine", keyboard, claims=rows)
+
+
+@handler(needs=Need.VERIFIED)
+async def show_voucher(ctx: Ctx) -> None:
+    """Button: one of my vouchers again (code and QR)."""
+    mine = await welfare.my_voucher(ctx.session, ctx.member, ctx.callback.int_arg())
+    _send_voucher(ctx, mine.claim, mine.item)
+
+
+@handler(needs=Need.VERIFIED)
+async def ask_cancel(ctx: Ctx) -> None:
+    """Button: are you sure you want to give this voucher back?"""
+    mine = await welfare.my_voucher(ctx.session, ctx.member, ctx.callback.int_arg())
+    if mine.claim.status != ClaimStatus.ACTIVE:
+        raise BadInput("welfare_not_cancellable", status=mine.claim.status)
+    keyboard = [
+        [ctx.button("welfare_cancel_yes", Cb.WELFARE_CANCEL_YES, mine.claim.id)],
+        [ctx.button("welfare_keep", Cb.WELFARE_MINE)],
+    ]
+    ctx.reply("welfare/cancel_confirm", keyboard, title=mine.item.title, points=mine.claim.points)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+async def cancel_claim(ctx: Ctx) -> None:
+    """Button: give the voucher back; points (and stock) come back at once."""
+    result = await welfare.cancel_claim(ctx.session, ctx.member, ctx.callback.int_arg(), utcnow(), ctx.config.timezone)
+    ctx.show("welfare/cancelled", refunded=result.refunded, balance=result.balance)
+
+
+# --- redeeming (cadres) ----------------------------------------------------------------------------
+
+
+async def redeem_screen(ctx: Ctx, code: str) -> None:
+    """A voucher as the cadre sees it before handing out the item (from /redeem or the QR deep link)."""
+    found = await welfare.voucher_for_redeem(ctx.session, ctx.actor, code)
+    keyboard = None
+    if found.claim.status == ClaimStatus.ACTIVE:
+        keyboard = [[ctx.button("welfare_redeem", Cb.WELFARE_REDEEM, found.claim.voucher_code)]]
+    ctx.reply(
+        "welfare/redeem_screen",
+        keyboard,
+        title=found.item.title,
+        name=found.member_name,
+        code=found.claim.voucher_code,
+        status=found.claim.status,
+        redeemed_at=_local(ctx, found.claim.redeemed_at),
+    )
+
+
+@handler(needs=Need.CADRE)
+async def redeem_command(ctx: Ctx) -> None:
+    """/redeem CODE: look a voucher up to hand out the item."""
+    if len(ctx.args) != 1:
+        raise BadInput("welfare_redeem_usage")
+    await redeem_screen(ctx, ctx.args[0])
+
+
+@handler(write=True, needs=Need.CADRE)
+async def redeem_voucher(ctx: Ctx) -> None:
+    """Button: the item is handed out; a second press says when and by whom."""
+    result = await welfare.redeem(ctx.session, ctx.actor, ctx.callback.str_arg(), utcnow())
+    ctx.show("welfare/redeemed", title=result.item.title, name=result.member_name, code=result.claim.voucher_code)
+
+
+# --- managing items (cadres) -----------------------------------------------------------------------
+
+
+@handler(needs=Need.CADRE)
+async def show_admin_list(ctx: Ctx) -> None:
+    """/admin → Welfare: the items this cadre manages, and a button to create one."""
+    entries = await welfare.list_managed(ctx.session, ctx.actor, utcnow(), include_ended=True)
+    keyboard = [[ctx.button("welfare_item", Cb.WELFARE_MANAGE, e.item.id, title=e.item.title)] for e in entries]
+    keyboard.append([ctx.button("welfare_new", Cb.WELFARE_NEW)])
+    ctx.show("welfare/admin_list", keyboard, items=[_item_view(ctx, e.item, e.phase) for e in entries])
+
+
+async def _show_manage(ctx: Ctx, item_id: int, page: int = 0) -> None:
+    claims = await welfare.item_claims(ctx.session, ctx.actor, item_id, CLAIMS_PAGE, page * CLAIMS_PAGE)
+    item = claims.item
+    phase = welfare.phase_of(item, utcnow())
+    keyboard = []
+    if phase == Phase.DRAFT:
+        keyboard.append([ctx.button("welfare_publish", Cb.WELFARE_PUBLISH, item.id)])
+    if phase in (Phase.DRAFT, Phase.UPCOMING):
+        keyboard.append([ctx.button("welfare_edit", Cb.WELFARE_EDIT, item.id)])
+    if phase in (Phase.DRAFT, Phase.UPCOMING, Phase.OPEN):
+        keyboard.append([ctx.button("welfare_close", Cb.WELFARE_CLOSE, item.id)])
+    nav = []
+    if page > 0:
+        nav.append(ctx.button("prev", Cb.WELFARE_CLAIMS, item.id, page - 1))
+    if len(claims.rows) == CLAIMS_PAGE:
+        nav.append(ctx.button("next", Cb.WELFARE_CLAIMS, item.id, page + 1))
+    keyboard += (
+        [nav, [ctx.button("welfare_back", Cb.WELFARE_ADMIN)]]
+        if nav
+        else [[ctx.button("welfare_back", Cb.WELFARE_ADMIN)]]
+    )
+    units = {u.code: u.name(ctx.locale) for u in ctx.config.units}
+    rows = [
+        {"name": r.name, "unit": units.get(r.unit_code, r.unit_code), "status": r.status, "code": r.voucher_code}
+        for r in claims.rows
+    ]
+    ctx.show(
+        "welfare/admin_card",
+        keyboard,
+        item=_item_view(ctx, item, phase),
+        units=[units.get(u, u) for u in claims.units],
+        counts=claims.counts,
+        reminders=claims.reminders,
+        rows=rows,
+        page=page,
+    )
+
+
+@handler(needs=Need.CADRE)
+async def show_manage(ctx: Ctx) -> None:
+    """Button: a managed item with its claims, stock and the actions its phase allows."""
+    page = ctx.callback.int_arg(1) if ctx.callback.action == Cb.WELFARE_CLAIMS else 0
+    await _show_manage(ctx, ctx.callback.int_arg(0), page)
+
+
+@handler(write=True, needs=Need.CADRE)
+async def publish_item(ctx: Ctx) -> None:
+    """Button: publish a draft (a lottery gets its secret seed; the hash goes on the card)."""
+    item = await welfare.publish(ctx.session, ctx.actor, ctx.callback.int_arg(), utcnow())
+    ctx.toast = ctx.label("welfare_published")
+    await _show_manage(ctx, item.id)
+
+
+@handler(write=True, needs=Need.CADRE)
+async def close_item(ctx: Ctx) -> None:
+    """Button: end an item now (an open lottery or group-buy is then drawn or settled)."""
+    item = await welfare.close_early(ctx.session, ctx.actor, ctx.callback.int_arg(), utcnow())
+    ctx.toast = ctx.label("welfare_closed")
+    await _show_manage(ctx, item.id)
+
+
+@handler(write=True, needs=Need.CADRE)
+async def new_item(ctx: Ctx) -> None:
+    """Button: start the step-by-step creation of an item (the draft survives restarts)."""
+    await forms.start_form(ctx, FORM)
+
+
+@handler(write=True, needs=Need.CADRE)
+async def edit_item(ctx: Ctx) -> None:
+    """Button: choose a field of an item that has not opened yet, then type its new value."""
+    item_id = ctx.callback.int_arg(0)
+    item, _units = await welfare.managed_item(ctx.session, ctx.actor, item_id)
+    if len(ctx.callback.args) == 1:
+        keyboard = [[ctx.button(f"welfare_field_{name}", Cb.WELFARE_EDIT, item_id, name)] for name in EDITABLE]
+        keyboard.append([ctx.button("welfare_back", Cb.WELFARE_MANAGE, item_id)])
+        ctx.show("welfare/edit_pick", keyboard, title=item.title)
+        return
+    name = ctx.callback.str_arg(1)
+    if name not in EDITABLE:
+        raise BadInput("form_step_passed")
+    await flows.set_flow(ctx.session, ctx.actor.telegram_id, EDIT_FLOW, name, {"item_id": item_id})
+    ctx.reply(f"welfare/ask_{name}", [[ctx.button("cancel", Cb.CANCEL_FLOW)]], data={"mode": item.mode})
+
+
+async def edit_text(ctx: Ctx, text: str) -> None:
+    """The new value of the field being edited."""
+    state = await flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    item_id = state.data["item_id"]
+    item, units = await welfare.managed_item(ctx.session, ctx.actor, item_id)
+    draft = welfare.draft_of(item, units)
+    field = WELFARE_FORM.field(state.step)
+    context = {**vars(draft), "opens_at": item.opens_at.isoformat(), "closes_at": item.closes_at.isoformat()}
+    value = field.parse(ctx, text.strip(), context)
+    if state.step in ("opens_at", "closes_at", "redeem_by") and value is not None:
+        value = datetime.fromisoformat(value)
+    await welfare.update_item(ctx.session, ctx.actor, item_id, replace(draft, **{state.step: value}), utcnow())
+    await flows.clear_flow(ctx.session, ctx.actor.telegram_id)
+    ctx.reply("welfare/edited", title=item.title)
+    await _show_manage(ctx, item_id)
+
+
+# --- the creation form -------------------------------------------------------------------------------
+
+
+def _text(limit: int) -> forms.Parser:
+    """Free text up to `limit` characters."""
+
+    def parse(_ctx: Ctx, text: str, _data: dict[str, Any]) -> str | None:
+        if not text:
+            raise BadInput("welfare_text_empty")
+        if len(text) > limit:
+            raise BadInput("welfare_text_too_long", max=limit)
+        return text
+
+    return parse
+
+
+def _number(low: int, high: int) -> forms.Parser:
+    """A whole number in [low, high]."""
+
+    def parse(_ctx: Ctx, text: str, _data: dict[str, Any]) -> int:
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise BadInput("welfare_number_range", low=low, high=high)
+        return int(text)
+
+    return parse
+
+
+def _time(after: str | None) -> forms.Parser:
+    """A local 'YYYY-MM-DD HH:MM' in the future (and after another answer), stored as ISO UTC text."""
+
+    def parse(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
+        moment = parse_local_datetime(text, ctx.config.timezone)
+        if moment <= utcnow():
+            raise BadInput("welfare_time_past")
+        if after and data.get(after) and moment <= datetime.fromisoformat(data[after]):
+            raise BadInput(f"welfare_time_after_{after}")
+        return moment.isoformat()
+
+    return parse
+
+
+def _photo_text(_ctx: Ctx, _text: str, _data: dict[str, Any]) -> str:
+    raise BadInput("welfare_photo_expected")
+
+
+def _modes(ctx: Ctx, _data: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(ctx.label(f"welfare_mode_{m.value}"), m.value) for m in Mode]
+
+
+def _unit_choices(ctx: Ctx, _data: dict[str, Any]) -> list[tuple[str, str]]:
+    managed = [u for u in ctx.config.units if ctx.actor.can_manage(u.code)]
+    everyone = [(ctx.label("welfare_all_units"), "all")] if ctx.actor.is_bureau else []
+    return everyone + [(u.name(ctx.locale), u.code) for u in managed]
+
+
+def _is(*modes: Mode) -> Any:
+    """A field's `when`: only for these modes."""
+    return lambda data: data.get("mode") in {m.value for m in modes}
+
+
+async def _create(ctx: Ctx, data: dict[str, Any]) -> None:
+    """The last answer is in: store the item as a draft and show it with its Publish button."""
+    times = {
+        k: datetime.fromisoformat(data[k]) if data.get(k) else None for k in ("opens_at", "closes_at", "redeem_by")
+    }
+    units = () if data["units"] == "all" else (data["units"],)
+    draft = ItemDraft(
+        title=data["title"],
+        mode=data["mode"],
+        opens_at=times["opens_at"],
+        closes_at=times["closes_at"],
+        cost=data["cost"],
+        stock=data.get("stock") or data.get("cap"),
+        per_member_limit=data.get("per_member_limit") or 1,
+        description=data.get("description") or "",
+        pickup=data.get("pickup") or "",
+        redeem_by=times["redeem_by"],
+        units=units,
+        threshold=data.get("threshold"),
+        photo_file_id=data.get("photo"),
+    )
+    item = await welfare.create_item(ctx.session, ctx.actor, draft, utcnow())
+    ctx.reply("welfare/created", title=item.title)
+    await _show_manage(ctx, item.id)
+
+
+WELFARE_FORM = forms.register_form(
+    Form(
+        FORM,
+        (
+            Field("mode", choices=_modes),
+            Field("title", parse=_text(welfare.TITLE_MAX)),
+            Field("description", parse=_text(welfare.DESCRIPTION_MAX), optional=True),
+            Field("pickup", parse=_text(welfare.PICKUP_MAX), optional=True),
+            Field("photo", parse=_photo_text, optional=True, accepts_photo=True),
+            Field("cost", parse=_number(0, welfare.MAX_COST)),
+            Field("stock", parse=_number(1, welfare.MAX_STOCK), when=_is(Mode.FIRST_COME, Mode.LOTTERY)),
+            Field("cap", parse=_number(1, welfare.MAX_STOCK), optional=True, when=_is(Mode.UNIVERSAL, Mode.GROUP_BUY)),
+            Field("per_member_limit", parse=_number(1, welfare.MAX_PER_MEMBER), when=_is(Mode.FIRST_COME)),
+            Field("threshold", parse=_number(1, welfare.MAX_STOCK), when=_is(Mode.GROUP_BUY)),
+            Field("opens_at", parse=_time(None)),
+            Field("closes_at", parse=_time("opens_at")),
+            Field("redeem_by", parse=_time("closes_at"), optional=True),
+            Field("units", choices=_unit_choices),
+        ),
+        _create,
+    )
+)
+
+COMMANDS = (
+    Command("welfare", show_catalog, menu_order=20),
+    Command("redeem", redeem_command),
+)
+FLOWS = {FORM: forms.answer_text, EDIT_FLOW: edit_text}
+DEEP_LINKS = {vouchers.DEEP_LINK_PREFIX: redeem_screen}
+ADMIN_ENTRIES = (("welfare_admin", Cb.WELFARE_ADMIN),)
+
+
+def register(app: Application) -> None:
+    """Button handlers of this section."""
+    for action, callback in (
+        (Cb.WELFARE_LIST, show_catalog),
+        (Cb.WELFARE_ITEM, show_item),
+        (Cb.WELFARE_CLAIM, claim_item),
+        (Cb.WELFARE_WITHDRAW, withdraw),
+        (Cb.WELFARE_REMIND, remind),
+        (Cb.WELFARE_MINE, show_mine),
+        (Cb.WELFARE_VOUCHER, show_voucher),
+        (Cb.WELFARE_CANCEL, ask_cancel),
+        (Cb.WELFARE_CANCEL_YES, cancel_claim),
+        (Cb.WELFARE_REDEEM, redeem_voucher),
+        (Cb.WELFARE_ADMIN, show_admin_list),
+        (Cb.WELFARE_NEW, new_item),
+        (Cb.WELFARE_MANAGE, show_manage),
+        (Cb.WELFARE_CLAIMS, show_manage),
+        (Cb.WELFARE_PUBLISH, publish_item),
+        (Cb.WELFARE_CLOSE, close_item),
+        (Cb.WELFARE_EDIT, edit_item),
+    ):
+        app.add_handler(CallbackQueryHandler(callback, pattern=pattern(action)))

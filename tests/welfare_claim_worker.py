@@ -1,0 +1,54 @@
+"""A separate OS process that claims one first-come item for many members at once (used by the tests).
+
+Usage: python -m tests.welfare_claim_worker DATABASE_URL ITEM_ID NOW_ISO MEMBER_ID,MEMBER_ID,...
+Prints "ready" once its own engine is connected, waits for a line on stdin (the go signal shared by all
+workers), fires every claim concurrently and prints one JSON object: outcome -> count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import models  # noqa: F401  (registers every table)
+from models import welfare
+from models.db import Database
+from models.errors import DomainError
+from models.members import Member
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+async def claim_one(db: Database, item_id: int, member_id: int, now: datetime) -> str:
+    """One claim in its own transaction: 'created', 'repeat' or the domain error's key."""
+    try:
+        async with db.write() as session:
+            member = await session.get(Member, member_id)
+            result = await welfare.claim_first_come(session, member, item_id, now, TZ)
+            return "created" if result.created else "repeat"
+    except DomainError as exc:
+        return exc.key
+
+
+async def main(url: str, item_id: int, now: datetime, member_ids: list[int]) -> dict[str, int]:
+    """Connect, wait for the go signal, claim for every member concurrently, count the outcomes."""
+    db = Database(url)
+    try:
+        async with db.read() as session:
+            await session.get(Member, member_ids[0])
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        outcomes = await asyncio.gather(*(claim_one(db, item_id, m, now) for m in member_ids))
+        return dict(Counter(outcomes))
+    finally:
+        await db.dispose()
+
+
+if __name__ == "__main__":
+    url, item, at, ids = sys.argv[1:5]
+    counts = asyncio.run(main(url, int(item), datetime.fromisoformat(at), [int(i) for i in ids.split(",")]))
+    print(json.dumps(counts), flush=True)
