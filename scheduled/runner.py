@@ -91,7 +91,11 @@ def start(app: Application, services: object) -> None:
     interval = services.config.tick_seconds
 
     async def heartbeat(_context: ContextTypes.DEFAULT_TYPE) -> None:
-        await tick(services, specs)
+        if await tick(services, specs):
+            # Tasks may have queued notifications: start sending now instead of at the sender's next poll.
+            sender = app.bot_data.get("outbox")
+            if sender is not None:
+                sender.wake()
 
     app.job_queue.run_repeating(
         heartbeat,

@@ -1,0 +1,238 @@
+"""Welfare's timed work, at every scheduler tick: openings, reminders, draws, group-buy settlements, expiries.
+
+Each item is handled in its own write transaction, and its notices are queued in the outbox in that same
+transaction, so a state change and the messages about it are kept (or lost) together. Every notice has a
+dedupe key, so a re-run never queues one twice. An item that fails is logged and left for the next tick;
+the other items go on. The outbox sender polls for new rows about every second (scheduled/outbox.py,
+POLL_SECONDS), so notices go out within a second of the commit without a reference to the sender here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from config import Config
+from handlers.callback_data import Cb, pack
+from models import outbox, welfare
+from models.clock import to_local, utcnow
+from models.welfare import Recipient, WelfareItem
+from scheduled.runner import TaskSpec
+
+log = logging.getLogger(__name__)
+
+# Outbox kinds of the notices (for progress counts and the sender's logs).
+KIND_OPENED = "welfare_opened"
+KIND_WON = "welfare_won"
+KIND_LOST = "welfare_lost"
+KIND_GROUP_REACHED = "welfare_group_reached"
+KIND_GROUP_FAILED = "welfare_group_failed"
+KIND_EXPIRED = "welfare_expired"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message to one member, before it is queued."""
+
+    recipient: Recipient
+    template: str
+    kind: str
+    dedupe_key: str
+    context: dict[str, Any]
+    button: tuple[str, str] | None = None  # (label key, callback data)
+
+
+def _local(at: datetime | None, config: Config) -> datetime | None:
+    """A stored time in the organisation's time zone, for the templates."""
+    return to_local(at, config.timezone) if at is not None else None
+
+
+def _voucher(item: WelfareItem, recipient: Recipient, config: Config) -> dict[str, Any]:
+    """What a notice with a voucher says about it: the code, where to pick up, until when."""
+    return {"code": recipient.voucher_code, "pickup": item.pickup, "redeem_by": _local(item.redeem_by, config)}
+
+
+async def _queue(services: Any, session: AsyncSession, notices: list[Notice]) -> int:
+    """Render each notice in its recipient's language and queue it; returns how many rows were new."""
+    renderer = services.renderer
+    queued = 0
+    for notice in notices:
+        who = notice.recipient
+        keyboard = None
+        if notice.button is not None:
+            label_key, data = notice.button
+            keyboard = {"inline_keyboard": [[{"text": renderer.label(who.language, label_key), "callback_data": data}]]}
+        text = renderer.render(who.language, f"welfare_notices/{notice.template}", **notice.context)
+        if await outbox.enqueue(
+            session,
+            who.telegram_id,
+            text,
+            kind=notice.kind,
+            keyboard=keyboard,
+            dedupe_key=notice.dedupe_key,
+            member_id=who.member_id,
+        ):
+            queued += 1
+    return queued
+
+
+async def _item(session: AsyncSession, item_id: int) -> WelfareItem:
+    """The item as committed now (after the state change of this transaction)."""
+    item = await session.get(WelfareItem, item_id, populate_existing=True)
+    assert item is not None  # the due_* queries only list existing items
+    return item
+
+
+def _opened_notices(item: WelfareItem, recipients: list[Recipient], config: Config, now: datetime) -> list[Notice]:
+    """'It is open now' for the members who asked to be reminded (nothing if the window is already over)."""
+    if welfare.phase_of(item, now) != welfare.Phase.OPEN:
+        return []
+    context = {"title": item.title, "mode": item.mode, "cost": item.cost, "closes_at": _local(item.closes_at, config)}
+    return [
+        Notice(
+            r,
+            "opened",
+            KIND_OPENED,
+            f"welfare:opened:{item.id}:{r.member_id}",
+            context,
+            ("welfare_notice_open_item", pack(Cb.WELFARE_ITEM, item.id)),
+        )
+        for r in recipients
+    ]
+
+
+async def _open(services: Any, session: AsyncSession, item_id: int, now: datetime) -> int:
+    """Mark an item's opening handled and tell those who asked to be reminded."""
+    recipients = await welfare.open_item(session, item_id, now)
+    item = await _item(session, item_id)
+    return await _queue(services, session, _opened_notices(item, recipients, services.config, now))
+
+
+async def _remind(services: Any, session: AsyncSession, item_id: int, now: datetime) -> int:
+    """Reminders still unsent for an item that has opened (asked for at the last moment)."""
+    recipients = await welfare.take_reminders(session, item_id, now)
+    item = await _item(session, item_id)
+    return await _queue(services, session, _opened_notices(item, recipients, services.config, now))
+
+
+async def _draw(services: Any, session: AsyncSession, item_id: int, now: datetime) -> int:
+    """Draw a closed lottery; winners get their voucher, the others their points back, everyone the seed."""
+    config = services.config
+    result = await welfare.draw_lottery(session, item_id, now, config.timezone)
+    if not result.done:
+        return 0
+    item = await _item(session, item_id)
+    record = await welfare.lottery_record(session, item_id)
+    shared = {
+        "title": item.title,
+        "seed": result.seed,
+        "seed_hash": item.seed_hash,
+        "applicants": len(record.applicants),
+        "winners": len(record.winners),
+    }
+    notices = [
+        Notice(
+            r,
+            "won",
+            KIND_WON,
+            f"welfare:draw:{item_id}:{r.member_id}",
+            {**shared, **_voucher(item, r, config)},
+            ("welfare_notice_show_voucher", pack(Cb.WELFARE_VOUCHER, r.claim_id)),
+        )
+        for r in result.winners
+    ]
+    notices += [
+        Notice(
+            r,
+            "lost",
+            KIND_LOST,
+            f"welfare:draw:{item_id}:{r.member_id}",
+            {**shared, "refunded": r.refunded},
+            ("welfare_notice_draw_details", pack(Cb.WELFARE_ITEM, item_id)),
+        )
+        for r in result.losers
+    ]
+    return await _queue(services, session, notices)
+
+
+async def _settle(services: Any, session: AsyncSession, item_id: int, now: datetime) -> int:
+    """Settle a group-buy at its deadline: everyone gets a voucher, or everyone is released and refunded."""
+    config = services.config
+    result = await welfare.settle_group_buy(session, item_id, now, config.timezone)
+    if not result.done:
+        return 0
+    item = await _item(session, item_id)
+    shared = {"title": item.title, "joined": result.joined, "threshold": item.threshold}
+    notices = []
+    for r in result.recipients:
+        key = f"welfare:group:{item_id}:{r.member_id}"
+        if result.reached:
+            context = {**shared, **_voucher(item, r, config)}
+            button = ("welfare_notice_show_voucher", pack(Cb.WELFARE_VOUCHER, r.claim_id))
+            notices.append(Notice(r, "group_reached", KIND_GROUP_REACHED, key, context, button))
+        else:
+            notices.append(Notice(r, "group_failed", KIND_GROUP_FAILED, key, {**shared, "refunded": r.refunded}))
+    return await _queue(services, session, notices)
+
+
+async def _expire(services: Any, session: AsyncSession, item_id: int, now: datetime) -> int:
+    """An item's vouchers past redeem-by expire; each holder is told once."""
+    recipients = await welfare.expire_item_vouchers(session, item_id, now)
+    if not recipients:
+        return 0
+    item = await _item(session, item_id)
+    context = {"title": item.title, "redeem_by": _local(item.redeem_by, services.config)}
+    notices = [
+        Notice(r, "expired", KIND_EXPIRED, f"welfare:expired:{r.claim_id}", {**context, "code": r.voucher_code})
+        for r in recipients
+    ]
+    return await _queue(services, session, notices)
+
+
+Due = Callable[[AsyncSession, datetime], Awaitable[list[int]]]
+Handle = Callable[[Any, AsyncSession, int, datetime], Awaitable[int]]
+# (step name for the logs, which items are due, what to do with one of them), in this order.
+STEPS: tuple[tuple[str, Due, Handle], ...] = (
+    ("opening", welfare.due_openings, _open),
+    ("reminder", welfare.due_reminders, _remind),
+    ("draw", welfare.due_draws, _draw),
+    ("settlement", welfare.due_settlements, _settle),
+    ("expiry", welfare.due_expiries, _expire),
+)
+
+
+async def run_welfare(services: Any, now: datetime | None = None) -> str:
+    """The scheduled task: every due step of every item, one transaction per item; 'ok', or 'partial' on failures."""
+    now = now or utcnow()
+    failures = queued = 0
+    for step, due, handle in STEPS:
+        try:
+            async with services.db.read() as session:
+                item_ids = await due(session, now)
+        except Exception:  # one step's query failing must not stop the other steps
+            log.exception("welfare %s: could not list the due items", step)
+            failures += 1
+            continue
+        for item_id in item_ids:
+            try:
+                async with services.db.write() as session:
+                    queued += await handle(services, session, item_id, now)
+            except Exception:  # one bad item must not block the others; it is retried at the next tick
+                log.exception("welfare %s of item %s failed; going on with the others", step, item_id)
+                failures += 1
+    if queued:
+        log.info("welfare: %d notices queued", queued)
+    return "partial" if failures else "ok"
+
+
+def next_tick(config: Config, after: datetime) -> datetime:
+    """Welfare work is looked for at every scheduler tick."""
+    return after + timedelta(seconds=config.tick_seconds)
+
+
+TASKS = (TaskSpec("welfare", run_welfare, next_tick),)
