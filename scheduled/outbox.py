@@ -1,9 +1,10 @@
 """The outbox sender: one long-running task that delivers the rows of models/outbox.py at Telegram's pace.
 
-It claims small batches, paces every send itself (a global spacing plus one per chat: PTB's
-AIORateLimiter lets bursts through and has no per-private-chat limit), and settles each row right
-after Telegram answers, so a crash re-sends at most the rows in flight (one batch). RetryAfter pauses
-all sending, not only the chat that hit it. Time comes from an injectable Clock so tests run on fake time.
+It claims rows in small batches (never more than batch_size claimed and unsettled at once), paces
+every send itself (a global spacing plus one per chat: PTB's AIORateLimiter lets bursts through and has
+no per-private-chat limit), and settles each row right after Telegram answers, so a crash re-sends at
+most the rows in flight (one batch). RetryAfter pauses all sending, not only the chat that hit it.
+Time comes from an injectable Clock and the send from an injectable function, so tests run on fake time.
 """
 
 from __future__ import annotations
