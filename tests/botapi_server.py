@@ -838,7 +838,12 @@ class _Handler(BaseHTTPRequestHandler):
         """Route one request to the stand-in and write its answer."""
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        try:
+            body = self.rfile.read(length) if length else b""
+        except (ConnectionResetError, BrokenPipeError):
+            # The client died mid-request (the SIGKILL test does this on purpose): nothing to answer.
+            self.close_connection = True
+            return
         match = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)", url.path)
         if match is None:
             self._send(404, {"ok": False, "error_code": 404, "description": "Not Found"})
