@@ -141,11 +141,18 @@ class Actor:
 
 
 async def load_actor(session: AsyncSession, telegram_id: int, config_admins: Iterable[int]) -> Actor:
-    """Everything the permission checks need about one Telegram user, in two queries."""
-    member = (await session.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
+    """Everything the permission checks need about one Telegram user, in one query (runs on every update)."""
+    rows = (
+        await session.exec(
+            select(Member, RoleGrant)
+            .outerjoin(RoleGrant, col(RoleGrant.member_id) == col(Member.id))
+            .where(Member.telegram_id == telegram_id)
+        )
+    ).all()
+    member = rows[0][0] if rows else None
     grants: list[RoleGrant] = []
     if member is not None and member.verified:
-        grants = list(await session.exec(select(RoleGrant).where(RoleGrant.member_id == member.id)))
+        grants = [grant for _, grant in rows if grant is not None]
     roles = frozenset(g.role for g in grants)
     is_admin = telegram_id in set(config_admins) or Role.ADMIN in roles
     cadre_units = frozenset(g.unit_code for g in grants if g.role == Role.CADRE)
