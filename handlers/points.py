@@ -24,8 +24,8 @@ def _points_nav(ctx: Ctx) -> list[InlineKeyboardButton]:
 @handler(needs=Need.VERIFIED)
 async def show_points(ctx: Ctx) -> None:
     """/points: balance and the ways into history, earning rules and ranking."""
-    balance = await points.balance_of(ctx.session, ctx.member.id)
-    ctx.show("points/balance", [_points_nav(ctx), [ctx.button("home", Cb.HOME)]], balance=balance)
+    # The member row was loaded in this same transaction by the wrapper: its balance is current.
+    ctx.show("points/balance", [_points_nav(ctx), [ctx.button("home", Cb.HOME)]], balance=ctx.member.balance)
 
 
 @handler(needs=Need.VERIFIED)

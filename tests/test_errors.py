@@ -21,10 +21,11 @@ async def test_unexpected_error_gets_a_reference_id_in_chat_log_and_ops_chat(con
         async def broken(*_args, **_kwargs):
             raise RuntimeError("database on fire")
 
-        monkeypatch.setattr(points, "balance_of", broken)
+        monkeypatch.setattr(points, "history", broken)
         user = bot.user(8601)
         with caplog.at_level(logging.ERROR):
             await user.send("/points")
+            await user.click("明细")
         assert "出了点问题" in user.last.text
         ref = user.last.text.split("<code>")[1].split("</code>")[0]
         assert len(ref) == 8
