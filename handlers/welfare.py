@@ -57,7 +57,7 @@ def _item_view(ctx: Ctx, item: welfare.WelfareItem, phase: Phase) -> dict[str, A
 
 @handler(needs=Need.VERIFIED)
 async def show_catalog(ctx: Ctx) -> None:
-    """/welfare: items open now and coming soon for my unit."""
+    """/welfare: items open now and upcoming for my unit."""
     entries = await welfare.list_catalog(ctx.session, ctx.member, utcnow())
     keyboard = [[ctx.button("welfare_item", Cb.WELFARE_ITEM, e.item.id, title=e.item.title)] for e in entries]
     keyboard.append([ctx.button("welfare_mine", Cb.WELFARE_MINE), ctx.button("home", Cb.HOME)])

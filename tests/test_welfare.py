@@ -286,7 +286,7 @@ async def test_cadre_creates_an_item_step_by_step_surviving_a_restart(bot):
             "published",
         )
         assert item.owner_unit == "i801"
-    # Members of the unit see it as coming soon; others do not see it.
+    # Members of the unit see it as upcoming; others do not see it.
     await rich_member(bot.db, 9013, "i801")
     await rich_member(bot.db, 9014, "i802")
     insider, outsider = bot.user(9013), bot.user(9014)
