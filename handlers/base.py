@@ -177,13 +177,6 @@ class Ctx:
         message = query.message if query is not None and isinstance(query.message, Message) else None
         self.outbox.append(Outgoing(self.chat_id, self.t(template, **kw), markup, edit=message, photo=photo))
 
-    def reply_photo(
-        self, template: str, photo: bytes | str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any
-    ) -> None:
-        """Send a photo with a caption to this chat after the commit."""
-        markup = InlineKeyboardMarkup(keyboard) if keyboard else None
-        self.outbox.append(Outgoing(self.chat_id, self.t(template, **kw), markup, photo=photo))
-
     def notify(self, chat_id: int, text: str, keyboard: list[list[InlineKeyboardButton]] | None = None) -> None:
         """Send a message to someone else after the commit (text already rendered in their language)."""
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from telegram import InlineKeyboardButton
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import Application, CallbackQueryHandler
 
 from handlers import forms
-from handlers.base import Command, Ctx, Need, handler
+from handlers.base import Command, Ctx, Need, Outgoing, deliver, handler
 from handlers.callback_data import Cb, pattern
 from handlers.forms import Field, Form
 from models import flows, vouchers, welfare
@@ -98,13 +99,23 @@ async def show_item(ctx: Ctx) -> None:
 
 
 def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareItem) -> None:
-    """The voucher: QR image (deep link for the cadre's camera) with the code and how to collect."""
-    png = vouchers.voucher_qr_png(claim.voucher_code, ctx.context.bot.username)
+    """The voucher: QR image (deep link for the cadre's camera) with the code and how to collect.
+
+    The QR image is drawn after the commit and off the event loop: drawing it takes milliseconds of CPU,
+    which must not lengthen the (single) SQLite write transaction or stall other updates.
+    """
     keyboard = None
     if claim.status == ClaimStatus.ACTIVE:
-        keyboard = [[ctx.button("welfare_cancel", Cb.WELFARE_CANCEL, claim.id)]]
+        keyboard = InlineKeyboardMarkup([[ctx.button("welfare_cancel", Cb.WELFARE_CANCEL, claim.id)]])
     view = _item_view(ctx, item, welfare.phase_of(item, utcnow()))
-    ctx.reply_photo("welfare/voucher", png, keyboard, item=view, code=claim.voucher_code, status=claim.status)
+    caption = ctx.t("welfare/voucher", item=view, code=claim.voucher_code, status=claim.status)
+    code, username, chat_id, app = claim.voucher_code, ctx.context.bot.username, ctx.chat_id, ctx.context.application
+
+    async def send() -> None:
+        png = await asyncio.to_thread(vouchers.voucher_qr_png, code, username)
+        await deliver(app, Outgoing(chat_id, caption, keyboard, photo=png))
+
+    ctx.after_commit.append(send)
 
 
 @handler(needs=Need.VERIFIED)

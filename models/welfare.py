@@ -614,10 +614,18 @@ async def _managed_item(session: AsyncSession, actor: Actor, item_id: int) -> tu
 
 async def _visible_item(session: AsyncSession, member: Member, item_id: int) -> tuple[WelfareItem, tuple[str, ...]]:
     """A published item offered to the member's unit; NotFound or NotEligible otherwise."""
-    item = await session.get(WelfareItem, item_id)
+    # One query for the item and its units: every claim press (most of them sold out) starts here.
+    rows = (
+        await session.exec(
+            select(WelfareItem, WelfareItemUnit.unit_code)
+            .outerjoin(WelfareItemUnit, col(WelfareItemUnit.item_id) == col(WelfareItem.id))
+            .where(WelfareItem.id == item_id)
+        )
+    ).all()
+    item = rows[0][0] if rows else None
     if item is None or item.status == ItemStatus.DRAFT:
         raise NotFound("welfare_item_unknown")
-    units = await _units_of(session, item_id)
+    units = tuple(sorted(unit for _, unit in rows if unit is not None))
     if units and member.unit_code not in units:
         raise NotEligible()
     return item, units
@@ -695,7 +703,7 @@ async def _refund_claim(session: AsyncSession, claim: WelfareClaim, now: datetim
 async def list_catalog(
     session: AsyncSession, member: Member, now: datetime, limit: int = CATALOG_SIZE
 ) -> list[CatalogEntry]:
-    """Items open now or coming soon that the member's unit may claim, newest first."""
+    """Items open now or upcoming that the member's unit may claim, newest first."""
     member = _require_member(member)
     now = as_utc(now)
     offered_to_some = exists().where(col(WelfareItemUnit.item_id) == col(WelfareItem.id))
