@@ -314,6 +314,22 @@ class ChatClient:
             data["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         return await self._process({"update_id": next(_update_ids), "message": data})
 
+    async def send_photo(self, file_id: str, caption: str | None = None) -> list[Shown]:
+        """Send a photo (as Telegram delivers it: sizes with file ids); returns what the bot showed."""
+        data: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": self.chat,
+            "from": self.user,
+            "photo": [
+                {"file_id": f"{file_id}-small", "file_unique_id": "s", "width": 90, "height": 90},
+                {"file_id": file_id, "file_unique_id": "l", "width": 800, "height": 800},
+            ],
+        }
+        if caption:
+            data["caption"] = caption
+        return await self._process({"update_id": next(_update_ids), "message": data})
+
     async def click(self, label: str, message: Shown | None = None) -> list[Shown]:
         """Press the newest button with this label (or one containing it)."""
         target = message

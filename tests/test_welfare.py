@@ -15,6 +15,7 @@ from config import PointsRule
 from handlers.callback_data import Cb, pack
 from models import points, welfare
 from models.clock import local_date, utcnow
+from models.flows import FlowState
 from models.members import Member, Role
 from models.welfare import ClaimStatus, ItemDraft, ItemStatus, WelfareClaim, WelfareItem
 from tests.conftest import ADMIN_ID, make_member
@@ -372,3 +373,36 @@ async def _card_message(bot, telegram_id: int, item_id: int):
     await user.send("/welfare")
     await user.click("电影票")
     return user.last
+
+
+async def test_item_photo_on_the_card_and_as_a_form_answer(bot):
+    item_id = await open_item(bot.db, photo_file_id="AgACphoto1")
+    await rich_member(bot.db, 9020)
+    user = bot.user(9020)
+    await user.send("/welfare")
+    await user.click("电影票")
+    card = user.last
+    assert card.photo == "AgACphoto1" and "电影票" in card.text
+    await user.click("立即抢")
+    # The photo card is updated in place (caption), and the voucher comes as its own photo.
+    assert "剩余：<b>4</b>/5" in card.text and card.edits == 1
+    assert user.last.photo[:4] == b"\x89PNG"
+    # A photo sent outside a form gets the hint; inside the item form it is the photo answer.
+    await user.send_photo("AgACstray")
+    assert "发送 /menu 打开首页" in user.last.text
+    await make_member(bot.db, 9021, "i801", role=Role.CADRE)
+    cadre = bot.user(9021)
+    await cadre.send("/admin")
+    await cadre.click("福利管理")
+    await cadre.click("新建福利")
+    await cadre.click("普惠")
+    await cadre.send("年货礼包")
+    await cadre.click("跳过")
+    await cadre.click("跳过")
+    await cadre.send("没有图片")
+    assert "请发送一张图片" in cadre.last.text
+    await cadre.send_photo("AgACgift")
+    assert "需要多少积分" in cadre.last.text
+    async with bot.db.read() as s:
+        flow = await s.get(FlowState, 9021)
+    assert flow.data["photo"] == "AgACgift" and item_id
