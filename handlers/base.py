@@ -156,6 +156,15 @@ class Ctx:
         """An inline button with a label and packed callback data."""
         return InlineKeyboardButton(self.label(key, **kw), callback_data=pack(action, *args))
 
+    def pager(self, action: Cb, *ids: int | str, page: int, has_next: bool) -> list[list[InlineKeyboardButton]]:
+        """The Previous/Next row of a paged list (no row at all on a single page)."""
+        row = []
+        if page > 0:
+            row.append(self.button("prev", action, *ids, page - 1))
+        if has_next:
+            row.append(self.button("next", action, *ids, page + 1))
+        return [row] if row else []
+
     def reply(self, template: str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any) -> None:
         """Send a message to this chat after the commit."""
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None

@@ -158,13 +158,7 @@ async def list_pending(ctx: Ctx) -> None:
                 ctx.button("decline", Cb.DECLINE_MEMBER, member.id),
             ]
         )
-    nav = []
-    if page > 0:
-        nav.append(ctx.button("prev", Cb.PENDING_PAGE, page - 1))
-    if len(rows) > size:
-        nav.append(ctx.button("next", Cb.PENDING_PAGE, page + 1))
-    if nav:
-        keyboard.append(nav)
+    keyboard += ctx.pager(Cb.PENDING_PAGE, page=page, has_next=len(rows) > size)
     units = {u.code: u.name(ctx.locale) for u in ctx.config.units}
     ctx.show("members/pending_list", keyboard, requests=rows[:size], units=units, page=page)
 

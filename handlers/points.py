@@ -35,16 +35,14 @@ async def show_history(ctx: Ctx) -> None:
     size = ctx.config.limits.history_page_size
     entries, pages = await points.history(ctx.session, ctx.member.id, page, size)
     page = min(page, pages - 1)
-    nav = []
-    if page > 0:
-        nav.append(ctx.button("prev", Cb.POINTS_HISTORY, page - 1))
-    if page + 1 < pages:
-        nav.append(ctx.button("next", Cb.POINTS_HISTORY, page + 1))
     rows = [
         {"at": to_local(e.created_at, ctx.config.timezone), "delta": e.delta, "rule": e.rule, "reason": e.reason}
         for e in entries
     ]
-    keyboard = [nav, [ctx.button("back", Cb.POINTS_HOME)]] if nav else [[ctx.button("back", Cb.POINTS_HOME)]]
+    keyboard = [
+        *ctx.pager(Cb.POINTS_HISTORY, page=page, has_next=page + 1 < pages),
+        [ctx.button("back", Cb.POINTS_HOME)],
+    ]
     ctx.show("points/history", keyboard, entries=rows, page=page, pages=pages)
 
 

@@ -254,16 +254,8 @@ async def _show_manage(ctx: Ctx, item_id: int, page: int = 0) -> None:
         keyboard.append([ctx.button("welfare_edit", Cb.WELFARE_EDIT, item.id)])
     if phase in (Phase.DRAFT, Phase.UPCOMING, Phase.OPEN):
         keyboard.append([ctx.button("welfare_close", Cb.WELFARE_CLOSE, item.id)])
-    nav = []
-    if page > 0:
-        nav.append(ctx.button("prev", Cb.WELFARE_CLAIMS, item.id, page - 1))
-    if len(claims.rows) == CLAIMS_PAGE:
-        nav.append(ctx.button("next", Cb.WELFARE_CLAIMS, item.id, page + 1))
-    keyboard += (
-        [nav, [ctx.button("welfare_back", Cb.WELFARE_ADMIN)]]
-        if nav
-        else [[ctx.button("welfare_back", Cb.WELFARE_ADMIN)]]
-    )
+    keyboard += ctx.pager(Cb.WELFARE_CLAIMS, item.id, page=page, has_next=len(claims.rows) == CLAIMS_PAGE)
+    keyboard.append([ctx.button("welfare_back", Cb.WELFARE_ADMIN)])
     units = {u.code: u.name(ctx.locale) for u in ctx.config.units}
     rows = [
         {"name": r.name, "unit": units.get(r.unit_code, r.unit_code), "status": r.status, "code": r.voucher_code}
