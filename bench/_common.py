@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application
+from telegram.constants import ParseMode
+from telegram.ext import Application, ApplicationBuilder, Defaults
+from telegram.request import BaseRequest
 
 from bot import build_application, on_startup, upgrade_database
 from config import PROJECT_DIR, Config, parse_config
@@ -125,3 +127,16 @@ async def process_all(app: Application, updates: list[Update]) -> Timing:
     wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(processor.process_update(u, app.process_update(u)) for u in updates))
     return Timing(len(updates), time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def bare_application(config: Config, api: BaseRequest) -> Application:
+    """A bare PTB Application with the bot's Defaults and concurrency, on the same fake request (the baseline)."""
+    return (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=config.timezone))
+        .concurrent_updates(config.concurrent_updates)
+        .request(api)
+        .get_updates_request(api)
+        .build()
+    )

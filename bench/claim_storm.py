@@ -48,13 +48,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 from telegram import Update  # noqa: E402
-from telegram.constants import ParseMode  # noqa: E402
-from telegram.ext import ApplicationBuilder, CallbackQueryHandler, ContextTypes, Defaults  # noqa: E402
+from telegram.ext import CallbackQueryHandler, ContextTypes  # noqa: E402
 
 from bench._common import (  # noqa: E402
     ADMIN_ID,
-    TOKEN,
     RunningBot,
+    bare_application,
     bench_config,
     default_sqlite_url,
     prepare_schema,
@@ -518,15 +517,7 @@ async def answer_only(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> No
 async def ptb_floor(config: Config, count: int, warmup: int) -> float:
     """Presses per second of a bare Application (same fake request, Defaults and concurrency) that only answers."""
     api = FakeBotAPI()
-    app = (
-        ApplicationBuilder()
-        .token(TOKEN)
-        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=config.timezone))
-        .concurrent_updates(config.concurrent_updates)
-        .request(api)
-        .get_updates_request(api)
-        .build()
-    )
+    app = bare_application(config, api)
     app.add_handler(CallbackQueryHandler(answer_only, pattern=pattern(Cb.WELFARE_CLAIM)))
     data = pack(Cb.WELFARE_CLAIM, 1, 1)
     message = {"message_id": 1, "date": 0, "chat": {"id": MEMBER_BASE_ID, "type": "private"}, "text": CARD_TEXT}

@@ -26,14 +26,13 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import func  # noqa: E402
 from sqlmodel import select  # noqa: E402
 from telegram import Update  # noqa: E402
-from telegram.constants import ParseMode  # noqa: E402
-from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes, Defaults  # noqa: E402
+from telegram.ext import CommandHandler, ContextTypes  # noqa: E402
 
 from bench._common import (  # noqa: E402
     ADMIN_ID,
-    TOKEN,
     RunningBot,
     Timing,
+    bare_application,
     bench_config,
     command_update,
     default_sqlite_url,
@@ -211,15 +210,7 @@ async def bare_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def bench_bare(config: Config, n: int, warmup: int) -> Timing:
     """Updates per second of a bare Application (same fake request and Defaults) with one CommandHandler."""
     api = FakeBotAPI()
-    app = (
-        ApplicationBuilder()
-        .token(TOKEN)
-        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=config.timezone))
-        .concurrent_updates(config.concurrent_updates)
-        .request(api)
-        .get_updates_request(api)
-        .build()
-    )
+    app = bare_application(config, api)
     app.add_handler(CommandHandler("ping", bare_reply))
     await app.initialize()
     try:
