@@ -21,6 +21,8 @@ from models.errors import DomainError
 from models.members import Member
 
 TZ = ZoneInfo("Asia/Shanghai")
+# Concurrent transactions per worker process (the pool opens connections only as they are needed).
+CONNECTIONS = 8
 
 
 async def claim_one(db: Database, item_id: int, member_id: int, now: datetime) -> str:
@@ -42,7 +44,14 @@ async def main(url: str, item_id: int, now: datetime, member_ids: list[int]) -> 
             await session.get(Member, member_ids[0])
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        outcomes = await asyncio.gather(*(claim_one(db, item_id, m, now) for m in member_ids))
+        # Bounded, so four workers plus the test stay well under PostgreSQL's 100 connections.
+        slots = asyncio.Semaphore(CONNECTIONS)
+
+        async def bounded(member_id: int) -> str:
+            async with slots:
+                return await claim_one(db, item_id, member_id, now)
+
+        outcomes = await asyncio.gather(*(bounded(m) for m in member_ids))
         return dict(Counter(outcomes))
     finally:
         await db.dispose()
