@@ -90,13 +90,17 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
+CHAT_GAP_MARGIN = 1.01
+
+
 class Pacer:
     """When the next send may start: evenly spaced overall, and a minimum gap per chat (groups and private)."""
 
     def __init__(self, settings: OutboxSettings) -> None:
         self.rate = settings.global_per_second
-        self.group_gap = 60.0 / settings.group_per_minute
-        self.private_gap = 1.0 / settings.private_per_second
+        # Per-chat gaps carry a 1% margin: at exactly 60/20 s, float rounding can fit a 21st message into a minute.
+        self.group_gap = CHAT_GAP_MARGIN * 60.0 / settings.group_per_minute
+        self.private_gap = CHAT_GAP_MARGIN * 1.0 / settings.private_per_second
         # Global slots sit on a grid anchor + k / rate (no drift from repeated additions); the grid restarts
         # after an idle spell, so a late loop never catches up with a burst.
         self._anchor = -math.inf
