@@ -27,8 +27,8 @@ from handlers import menu
 from handlers.base import Services
 from messages import Renderer
 from models import members, welfare
-from models.clock import utcnow
-from models.db import Database
+from models.clock import Clock, utcnow
+from models.db import Database, ensure_sqlite_dir
 from models.errors import DomainError, NotFound
 from models.members import RosterResult, RosterRow
 from models.roster import RosterFileError, parse_roster_csv
@@ -49,10 +49,16 @@ def handler_modules() -> list[ModuleType]:
 
 
 def build_application(
-    config: Config, *, request: BaseRequest | None = None, db: Database | None = None, scheduler: bool = True
+    config: Config,
+    *,
+    request: BaseRequest | None = None,
+    db: Database | None = None,
+    scheduler: bool = True,
+    clock: Clock | None = None,
 ) -> Application:
-    """The whole bot: handlers, services, start-up hooks. `request` replaces the network (tests)."""
-    services = Services(config, db or Database(config.database_url, config.busy_timeout_ms), Renderer())
+    """The whole bot: handlers, services, start-up hooks. `request` replaces the network, `clock` the time (tests)."""
+    db = db or Database(config.database_url, config.busy_timeout_ms)
+    services = Services(config, db, Renderer(), clock or Clock())
     builder = (
         ApplicationBuilder()
         .token(config.token)
@@ -122,6 +128,7 @@ def upgrade_database(config: Config) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
+    ensure_sqlite_dir(config.database_url)
     here = Path(__file__).resolve().parent
     cfg = AlembicConfig(str(here / "alembic.ini"))
     cfg.set_main_option("script_location", str(here / "migrations"))

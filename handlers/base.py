@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,6 +37,7 @@ from config import Config
 from handlers.callback_data import BadCallback, Callback, Cb, pack, parse
 from messages import Renderer, pick_locale
 from models import members
+from models.clock import Clock, local_date
 from models.db import Database
 from models.errors import DomainError
 from models.members import Actor
@@ -60,6 +61,7 @@ class Services:
     config: Config
     db: Database
     renderer: Renderer
+    clock: Clock = field(default_factory=Clock)
     commands: list[Command] = field(default_factory=list)
     flows: dict[str, Callable[[Ctx, str], Awaitable[None]]] = field(default_factory=dict)
     # /start payload prefixes (deep links) and what opens them, e.g. "r_" -> the voucher redeem screen.
@@ -127,6 +129,16 @@ class Ctx:
     def config(self) -> Config:
         """The organisation's configuration."""
         return self.services.config
+
+    @property
+    def now(self) -> datetime:
+        """The current moment from the one injectable clock (aware UTC)."""
+        return self.services.clock.now()
+
+    @property
+    def today(self) -> date:
+        """The organisation's calendar day now."""
+        return local_date(self.config.timezone, self.now)
 
     @property
     def chat_id(self) -> int:

@@ -9,7 +9,7 @@ from handlers.base import Command, Ctx, Need, handler
 from handlers.callback_data import Cb, pattern
 from messages import pick_locale
 from models import members, points
-from models.clock import local_date, to_local
+from models.clock import to_local
 from models.errors import BadInput, NotFound
 
 
@@ -56,7 +56,7 @@ async def show_earning(ctx: Ctx) -> None:
 @handler(needs=Need.VERIFIED)
 async def show_ranking(ctx: Ctx) -> None:
     """Button: this month's top earners in my unit (members who opted out are not listed)."""
-    month_start = local_date(ctx.config.timezone).replace(day=1)
+    month_start = ctx.today.replace(day=1)
     size = ctx.config.limits.ranking_size
     ranking = await points.monthly_ranking(ctx.session, ctx.member.unit_code, month_start, size)
     unit = ctx.config.unit(ctx.member.unit_code)
@@ -84,7 +84,7 @@ async def _adjust(ctx: Ctx, sign: int) -> None:
     amount = sign * int(amount_text)
     message = ctx.update.effective_message
     idem_key = f"adjust:{message.chat_id}:{message.message_id}"
-    today = local_date(ctx.config.timezone)
+    today = ctx.today
     reason = " ".join(reason_words)
     balance = await points.adjust_by_cadre(
         ctx.session, ctx.actor, target, amount, reason, idem_key, today, ctx.config.limits

@@ -15,7 +15,7 @@ from handlers.base import Command, Ctx, Need, Outgoing, deliver, handler
 from handlers.callback_data import Cb, pattern
 from handlers.forms import Field, Form
 from models import flows, vouchers, welfare
-from models.clock import parse_local_datetime, utcnow
+from models.clock import parse_local_datetime
 from models.errors import BadInput, NotFound
 from models.welfare import ClaimStatus, ItemDraft, Mode, Phase
 
@@ -59,7 +59,7 @@ def _item_view(ctx: Ctx, item: welfare.WelfareItem, phase: Phase) -> dict[str, A
 @handler(needs=Need.VERIFIED)
 async def show_catalog(ctx: Ctx) -> None:
     """/welfare: items open now and upcoming for my unit."""
-    entries = await welfare.list_catalog(ctx.session, ctx.member, utcnow())
+    entries = await welfare.list_catalog(ctx.session, ctx.member, ctx.now)
     keyboard = [[ctx.button("welfare_item", Cb.WELFARE_ITEM, e.item.id, title=e.item.title)] for e in entries]
     keyboard.append([ctx.button("welfare_mine", Cb.WELFARE_MINE), ctx.button("home", Cb.HOME)])
     ctx.show("welfare/catalog", keyboard, items=[_item_view(ctx, e.item, e.phase) for e in entries])
@@ -82,7 +82,7 @@ def _card_buttons(ctx: Ctx, card: welfare.ItemCard) -> list[list[InlineKeyboardB
 
 
 async def _show_card(ctx: Ctx, item_id: int) -> None:
-    card = await welfare.item_card(ctx.session, ctx.member, item_id, utcnow())
+    card = await welfare.item_card(ctx.session, ctx.member, item_id, ctx.now)
     view = _item_view(ctx, card.item, card.phase)
     mine = [{"status": c.status, "code": c.voucher_code} for c in card.my_claims]
     context = {"item": view, "mine": mine, "taken": card.taken, "reminded": card.reminded, "balance": card.balance}
@@ -107,7 +107,7 @@ def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareIt
     keyboard = None
     if claim.status == ClaimStatus.ACTIVE:
         keyboard = InlineKeyboardMarkup([[ctx.button("welfare_cancel", Cb.WELFARE_CANCEL, claim.id)]])
-    view = _item_view(ctx, item, welfare.phase_of(item, utcnow()))
+    view = _item_view(ctx, item, welfare.phase_of(item, ctx.now))
     caption = ctx.t("welfare/voucher", item=view, code=claim.voucher_code, status=claim.status)
     code, username, chat_id, app = claim.voucher_code, ctx.context.bot.username, ctx.chat_id, ctx.context.application
 
@@ -122,7 +122,7 @@ def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareIt
 async def claim_item(ctx: Ctx) -> None:
     """Button: claim, apply or join. Late presses are answered from a read; only a real chance writes."""
     item_id, seq = ctx.callback.int_arg(0), ctx.callback.int_arg(1)
-    now = utcnow()
+    now = ctx.now
     await welfare.claim_precheck(ctx.session, ctx.member, item_id, now)
     ctx.require_write()
     result = await welfare.claim(ctx.session, ctx.member, item_id, now, ctx.config.timezone, seq)
@@ -141,7 +141,7 @@ async def withdraw(ctx: Ctx) -> None:
     if item is None:
         raise NotFound("welfare_item_unknown")
     take_back = welfare.withdraw_application if item.mode == Mode.LOTTERY else welfare.leave_group_buy
-    result = await take_back(ctx.session, ctx.member, item_id, utcnow(), ctx.config.timezone)
+    result = await take_back(ctx.session, ctx.member, item_id, ctx.now, ctx.config.timezone)
     ctx.toast = ctx.label("welfare_refunded", amount=result.refunded)
     await _show_card(ctx, item_id)
 
@@ -150,7 +150,7 @@ async def withdraw(ctx: Ctx) -> None:
 async def remind(ctx: Ctx) -> None:
     """Button: tell me when this upcoming item opens."""
     item_id = ctx.callback.int_arg()
-    await welfare.remind_me(ctx.session, ctx.member, item_id, utcnow())
+    await welfare.remind_me(ctx.session, ctx.member, item_id, ctx.now)
     ctx.toast = ctx.label("welfare_reminder_set")
     await _show_card(ctx, item_id)
 
@@ -192,7 +192,7 @@ async def ask_cancel(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.VERIFIED)
 async def cancel_claim(ctx: Ctx) -> None:
     """Button: give the voucher back; points (and stock) come back at once."""
-    result = await welfare.cancel_claim(ctx.session, ctx.member, ctx.callback.int_arg(), utcnow(), ctx.config.timezone)
+    result = await welfare.cancel_claim(ctx.session, ctx.member, ctx.callback.int_arg(), ctx.now, ctx.config.timezone)
     ctx.show("welfare/cancelled", refunded=result.refunded, balance=result.balance)
 
 
@@ -227,7 +227,7 @@ async def redeem_command(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.CADRE)
 async def redeem_voucher(ctx: Ctx) -> None:
     """Button: the item is handed out; a second press says when and by whom."""
-    result = await welfare.redeem(ctx.session, ctx.actor, ctx.callback.str_arg(), utcnow())
+    result = await welfare.redeem(ctx.session, ctx.actor, ctx.callback.str_arg(), ctx.now)
     ctx.show("welfare/redeemed", title=result.item.title, name=result.member_name, code=result.claim.voucher_code)
 
 
@@ -237,7 +237,7 @@ async def redeem_voucher(ctx: Ctx) -> None:
 @handler(needs=Need.CADRE)
 async def show_admin_list(ctx: Ctx) -> None:
     """/admin → Welfare: the items this cadre manages, and a button to create one."""
-    entries = await welfare.list_managed(ctx.session, ctx.actor, utcnow(), include_ended=True)
+    entries = await welfare.list_managed(ctx.session, ctx.actor, ctx.now, include_ended=True)
     keyboard = [[ctx.button("welfare_item", Cb.WELFARE_MANAGE, e.item.id, title=e.item.title)] for e in entries]
     keyboard.append([ctx.button("welfare_new", Cb.WELFARE_NEW)])
     ctx.show("welfare/admin_list", keyboard, items=[_item_view(ctx, e.item, e.phase) for e in entries])
@@ -246,7 +246,7 @@ async def show_admin_list(ctx: Ctx) -> None:
 async def _show_manage(ctx: Ctx, item_id: int, page: int = 0) -> None:
     claims = await welfare.item_claims(ctx.session, ctx.actor, item_id, CLAIMS_PAGE, page * CLAIMS_PAGE)
     item = claims.item
-    phase = welfare.phase_of(item, utcnow())
+    phase = welfare.phase_of(item, ctx.now)
     keyboard = []
     if phase == Phase.DRAFT:
         keyboard.append([ctx.button("welfare_publish", Cb.WELFARE_PUBLISH, item.id)])
@@ -283,7 +283,7 @@ async def show_manage(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.CADRE)
 async def publish_item(ctx: Ctx) -> None:
     """Button: publish a draft (a lottery gets its secret seed; the hash goes on the card)."""
-    item = await welfare.publish(ctx.session, ctx.actor, ctx.callback.int_arg(), utcnow())
+    item = await welfare.publish(ctx.session, ctx.actor, ctx.callback.int_arg(), ctx.now)
     ctx.toast = ctx.label("welfare_published")
     await _show_manage(ctx, item.id)
 
@@ -291,7 +291,7 @@ async def publish_item(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.CADRE)
 async def close_item(ctx: Ctx) -> None:
     """Button: end an item now (an open lottery or group-buy is then drawn or settled)."""
-    item = await welfare.close_early(ctx.session, ctx.actor, ctx.callback.int_arg(), utcnow())
+    item = await welfare.close_early(ctx.session, ctx.actor, ctx.callback.int_arg(), ctx.now)
     ctx.toast = ctx.label("welfare_closed")
     await _show_manage(ctx, item.id)
 
@@ -330,7 +330,7 @@ async def edit_text(ctx: Ctx, text: str) -> None:
     value = field.parse(ctx, text.strip(), context)
     if state.step in ("opens_at", "closes_at", "redeem_by") and value is not None:
         value = datetime.fromisoformat(value)
-    await welfare.update_item(ctx.session, ctx.actor, item_id, replace(draft, **{state.step: value}), utcnow())
+    await welfare.update_item(ctx.session, ctx.actor, item_id, replace(draft, **{state.step: value}), ctx.now)
     await flows.clear_flow(ctx.session, ctx.actor.telegram_id)
     ctx.reply("welfare/edited", title=item.title)
     await _show_manage(ctx, item_id)
@@ -368,7 +368,7 @@ def _time(after: str | None) -> forms.Parser:
 
     def parse(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
         moment = parse_local_datetime(text, ctx.config.timezone)
-        if moment <= utcnow():
+        if moment <= ctx.now:
             raise BadInput("welfare_time_past")
         if after and data.get(after) and moment <= datetime.fromisoformat(data[after]):
             raise BadInput(f"welfare_time_after_{after}")
@@ -417,7 +417,7 @@ async def _create(ctx: Ctx, data: dict[str, Any]) -> None:
         threshold=data.get("threshold"),
         photo_file_id=data.get("photo"),
     )
-    item = await welfare.create_item(ctx.session, ctx.actor, draft, utcnow())
+    item = await welfare.create_item(ctx.session, ctx.actor, draft, ctx.now)
     ctx.reply("welfare/created", title=item.title)
     await _show_manage(ctx, item.id)
 

@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
 def utcnow() -> datetime:
     """Now, as an aware UTC datetime (how every timestamp is stored)."""
     return datetime.now(UTC)
+
+
+class Clock:
+    """The one clock handlers and scheduled work read (`services.clock`, `ctx.now`); tests replace it."""
+
+    def now(self) -> datetime:
+        """Now, as an aware UTC datetime."""
+        return utcnow()
+
+
+class FrozenClock(Clock):
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        """The frozen moment."""
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        """Move the clock forward, e.g. advance(hours=2)."""
+        self.at += timedelta(**delta)
 
 
 def local_date(tz: ZoneInfo, at: datetime | None = None) -> date:

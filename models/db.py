@@ -51,6 +51,14 @@ def _sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int, begin: str | None
         connection.exec_driver_sql(begin)
 
 
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite file database (a fresh clone has no data/); nothing for other URLs."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 class Database:
     """Async engines and the two kinds of transaction a caller can ask for: read or write."""
 
@@ -58,10 +66,8 @@ class Database:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
-            database = self.url.database or ""
-            memory = database in ("", ":memory:")
-            if not memory:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            memory = (self.url.database or "") in ("", ":memory:")
+            ensure_sqlite_dir(url)
             if memory:
                 # One shared connection: every "connection" must see the same in-memory database.
                 self.write_engine = create_async_engine(url, echo=echo, poolclass=StaticPool)

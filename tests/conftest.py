@@ -9,6 +9,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import asyncio
 import tomllib
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -20,6 +21,7 @@ import models  # noqa: F401  (registers every table)
 from bot import build_application, on_startup
 from config import PROJECT_DIR, Config, parse_config
 from models import members
+from models.clock import FrozenClock
 from models.db import Database
 from tests.harness import ChatClient, FakeBotAPI
 
@@ -28,6 +30,8 @@ PG_SERVER = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0
 PG_DATABASE = f"gongshe_test_{os.getpid()}"
 PG_URL = PG_SERVER.rsplit("/", 1)[0] + "/" + PG_DATABASE
 ADMIN_ID = 1000
+# The moment the test bot lives in (noon in Beijing); no test depends on the real date.
+NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 TOKEN = "123456:TEST-TOKEN"
 
 
@@ -102,6 +106,7 @@ class Bot:
 
     def __init__(self, app, api: FakeBotAPI, config: Config, db: Database) -> None:
         self.app, self.api, self.config, self.db = app, api, config, db
+        self.clock: FrozenClock = app.bot_data["services"].clock
 
     def user(self, user_id: int, language_code: str | None = "zh", chat_id: int | None = None) -> ChatClient:
         """A Telegram user (private chat unless chat_id says a group)."""
@@ -113,7 +118,7 @@ async def start_bot(config: Config) -> AsyncIterator[Bot]:
     db = Database(config.database_url)
     await fresh_schema(db)
     api = FakeBotAPI()
-    app = build_application(config, request=api, db=db, scheduler=False)
+    app = build_application(config, request=api, db=db, scheduler=False, clock=FrozenClock(NOW))
     await app.initialize()
     await on_startup(app)
     yield Bot(app, api, config, db)

@@ -44,3 +44,12 @@ async def test_upgrade_to_head_matches_the_models(db_url, tmp_path):
         version = (await session.exec(text("SELECT version_num FROM alembic_version"))).all()
     assert len(version) == 1
     await db.dispose()
+
+
+def test_migrate_on_a_fresh_clone_creates_the_data_folder(tmp_path, monkeypatch):
+    """`python bot.py migrate` (and so `make run`) works where the SQLite file's folder does not exist yet."""
+    target = tmp_path / "fresh" / "data" / "gongshe.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{target}")
+    monkeypatch.setenv("BOT_TOKEN", "")
+    assert bot.main(["migrate"]) == 0
+    assert target.exists()

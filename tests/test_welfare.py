@@ -14,11 +14,11 @@ from bot import build_application
 from config import PointsRule
 from handlers.callback_data import Cb, pack
 from models import points, welfare
-from models.clock import local_date, utcnow
+from models.clock import local_date
 from models.flows import FlowState
 from models.members import Member, Role
 from models.welfare import ClaimStatus, ItemDraft, ItemStatus, WelfareClaim, WelfareItem
-from tests.conftest import ADMIN_ID, make_member
+from tests.conftest import ADMIN_ID, NOW, make_member
 from tests.harness import ChatClient
 
 GIFT = PointsRule("idea_adopted", 50, 0)
@@ -27,7 +27,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 async def open_item(db, mode: str = "first_come", *, stock: int | None = 5, cost: int = 10, units=("i801",), **extra):
     """A published item whose window is open now (made as a bureau admin would)."""
-    now = utcnow()
+    now = NOW
     draft = ItemDraft(
         title=extra.pop("title", "电影票"),
         mode=mode,
@@ -219,7 +219,7 @@ async def test_upcoming_item_remind_me(bot):
     item_id = await open_item(bot.db)
     async with bot.db.write() as s:
         await s.exec(
-            update(WelfareItem).where(col(WelfareItem.id) == item_id).values(opens_at=utcnow() + timedelta(hours=2))
+            update(WelfareItem).where(col(WelfareItem.id) == item_id).values(opens_at=NOW + timedelta(hours=2))
         )
     await rich_member(bot.db, 9011)
     user = bot.user(9011)
@@ -251,12 +251,12 @@ async def test_cadre_creates_an_item_step_by_step_surviving_a_restart(bot):
     assert "0 到" in cadre.last.text
     await cadre.send("10")
     # The bot restarts here: a new Application on the same database continues the same form.
-    app2 = build_application(bot.config, request=bot.api, db=bot.db, scheduler=False)
+    app2 = build_application(bot.config, request=bot.api, db=bot.db, scheduler=False, clock=bot.clock)
     await app2.initialize()
     cadre = ChatClient(app2, bot.api, 9012, "User9012", "zh")
     await cadre.send("20")
     await cadre.send("2")
-    local = utcnow().astimezone(bot.config.timezone)
+    local = bot.clock.now().astimezone(bot.config.timezone)
     opens = (local + timedelta(days=1)).strftime("%Y-%m-%d %H:%M")
     closes_early = (local + timedelta(hours=20)).strftime("%Y-%m-%d %H:%M")
     closes = (local + timedelta(days=2)).strftime("%Y-%m-%d %H:%M")
@@ -301,7 +301,7 @@ async def test_cadre_edits_before_opening_and_closes_early(bot):
     item_id = await open_item(bot.db)
     async with bot.db.write() as s:
         await s.exec(
-            update(WelfareItem).where(col(WelfareItem.id) == item_id).values(opens_at=utcnow() + timedelta(hours=2))
+            update(WelfareItem).where(col(WelfareItem.id) == item_id).values(opens_at=NOW + timedelta(hours=2))
         )
     admin = bot.user(ADMIN_ID)
     await admin.send("/admin")
