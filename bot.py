@@ -6,7 +6,6 @@ Nothing happens at import: build_application(config) wires everything, main() re
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import logging
 import pkgutil
@@ -96,8 +95,8 @@ def build_application(
 async def on_startup(app: Application) -> None:
     """Sync units, publish the command lists, start the scheduler (PTB's post_init)."""
     services: Services = app.bot_data["services"]
-    async with services.db.write() as session:
-        await members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in services.config.units))
+    units = [(u.code, u.name_zh, u.name_en) for u in services.config.units]
+    await services.db.write(members.sync_units, units)
     try:
         await menu.publish_commands(app)
     except TelegramError as exc:
@@ -174,19 +173,16 @@ def cmd_import_roster(config: Config, path: Path) -> int:
             print(_cli_text(config, f"cli_roster_{key}", line=line, detail=detail), file=sys.stderr)
         return 1
     upgrade_database(config)
-    result = asyncio.run(_store_roster(config, rows))
+    result = _store_roster(config, rows)
     print(_cli_text(config, "cli_roster_done", added=result.added, updated=result.updated, verified=result.verified))
     return 0
 
 
-async def _store_roster(config: Config, rows: list[RosterRow]) -> RosterResult:
+def _store_roster(config: Config, rows: list[RosterRow]) -> RosterResult:
     db = Database(config.database_url, config.busy_timeout_ms)
-    try:
-        async with db.write() as session:
-            await members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
-            return await members.import_roster(session, rows)
-    finally:
-        await db.dispose()
+    with db.writing() as session:
+        members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
+        return members.import_roster(session, rows)
 
 
 def cmd_backup(config: Config) -> int:
@@ -220,7 +216,7 @@ def cmd_import_welfare(config: Config, path: Path) -> int:
     try:
         drafts = parse_welfare_file(text, fmt, (u.code for u in config.units), config.timezone, now)
         upgrade_database(config)
-        ids = asyncio.run(_store_welfare(config, drafts, now))
+        ids = _store_welfare(config, drafts, now)
     except WelfareFileError as exc:
         for line, key, detail in exc.problems:
             print(_cli_text(config, f"cli_welfare_{key}", line=line, detail=detail), file=sys.stderr)
@@ -229,36 +225,30 @@ def cmd_import_welfare(config: Config, path: Path) -> int:
     return 0
 
 
-async def _store_welfare(config: Config, drafts: list[welfare.ItemDraft], now: datetime) -> list[int]:
+def _store_welfare(config: Config, drafts: list[welfare.ItemDraft], now: datetime) -> list[int]:
     """Store the parsed items in one transaction (all or nothing); returns their ids."""
     db = Database(config.database_url, config.busy_timeout_ms)
-    try:
-        async with db.write() as session:
-            await members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
-            return await import_items(session, drafts, CLI_ACTOR_TELEGRAM_ID, now)
-    finally:
-        await db.dispose()
+    with db.writing() as session:
+        members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
+        return import_items(session, drafts, CLI_ACTOR_TELEGRAM_ID, now)
 
 
-async def _load_draw(config: Config, item_id: int) -> welfare.LotteryRecord | welfare.WelfareItem | None:
+def _load_draw(config: Config, item_id: int) -> welfare.LotteryRecord | welfare.WelfareItem | None:
     """A drawn lottery's record, the item itself before its draw, or None when there is no such lottery."""
     db = Database(config.database_url, config.busy_timeout_ms)
-    try:
-        async with db.read() as session:
-            try:
-                return await welfare.lottery_record(session, item_id)
-            except NotFound:
-                return None
-            except DomainError:  # not drawn yet
-                return await session.get(welfare.WelfareItem, item_id)
-    finally:
-        await db.dispose()
+    with db.reading() as session:
+        try:
+            return welfare.lottery_record(session, item_id)
+        except NotFound:
+            return None
+        except DomainError:  # not drawn yet
+            return session.get(welfare.WelfareItem, item_id)
 
 
 def cmd_verify_draw(config: Config, item_id: int) -> int:
     """Re-run a lottery's draw from its published seed; exit 0 only if the seed and the winners both check out."""
     upgrade_database(config)
-    found = asyncio.run(_load_draw(config, item_id))
+    found = _load_draw(config, item_id)
     if found is None:
         print(_cli_text(config, "cli_verify_unknown_item", item_id=item_id), file=sys.stderr)
         return 2

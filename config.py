@@ -152,13 +152,31 @@ def _parse_time(value: str, key: str) -> time:
         raise ConfigError(key, f"must be HH:MM, got {value!r}") from None
 
 
+SQLITE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "sqlite+pysqlite")
+PG_SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2")
+
+
+class UnsupportedDatabaseURL(ValueError):
+    """A database URL whose scheme the project has no driver for."""
+
+
+def sync_url(url: str) -> str:
+    """The URL with the driver this project uses: pysqlite for SQLite, psycopg 3 for PostgreSQL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise UnsupportedDatabaseURL(url)
+    if scheme in SQLITE_SCHEMES:
+        return f"sqlite://{rest}"
+    if scheme in PG_SCHEMES:
+        return f"postgresql+psycopg://{rest}"
+    raise UnsupportedDatabaseURL(url)
+
+
 def _resolve_sqlite_path(url: str, base: Path) -> str:
     """Make a relative SQLite file path absolute against the project directory."""
-    prefix = "sqlite+aiosqlite:///"
-    if url.startswith(prefix):
-        path = url[len(prefix) :]
-        if path and path != ":memory:" and not path.startswith("/"):
-            return prefix + str((base / path).resolve())
+    scheme, _sep, rest = url.partition(":///")
+    if scheme.startswith("sqlite") and rest and rest != ":memory:" and not rest.startswith("/"):
+        return f"{scheme}:///{(base / rest).resolve()}"
     return url
 
 
@@ -231,8 +249,14 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
     backup = _get(raw, "backup", dict, "config", {})
     scheduler = _get(raw, "scheduler", dict, "config", {})
     database_url = env.get("DATABASE_URL") or _get(db, "url", str, "database")
-    if "://" not in database_url:
-        raise ConfigError("database.url", f"{database_url!r} is not a database URL")
+    try:
+        sync_url(database_url)
+    except UnsupportedDatabaseURL:
+        raise ConfigError(
+            "database.url",
+            f"{database_url.partition('://')[0]!r} is not a database this bot supports: "
+            "use sqlite:///path/to/file.db or postgresql://user@host/database",
+        ) from None
     api_base_url = env.get("BOT_API_BASE_URL") or _get(bot, "api_base_url", str, "bot", "https://api.telegram.org/bot")
     concurrent = _get(bot, "concurrent_updates", int, "bot", 64)
     if concurrent < 1:

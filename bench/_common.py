@@ -36,7 +36,7 @@ def bench_config(database_url: str, work_dir: Path, admin_ids: Iterable[int] = (
 
 def default_sqlite_url(work_dir: Path) -> str:
     """A fresh SQLite file in the benchmark's temporary directory."""
-    return f"sqlite+aiosqlite:///{work_dir / 'bench.db'}"
+    return f"sqlite:///{work_dir / 'bench.db'}"
 
 
 def prepare_schema(config: Config) -> None:

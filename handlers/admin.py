@@ -16,8 +16,8 @@ AUDIT_SHOWN = 20
 BUREAU = "bureau"
 
 
-async def _target(ctx: Ctx, unit_code: str, employee_no: str) -> members.Member:
-    target = await members.find_member(ctx.session, unit_code.lower(), employee_no)
+def _target(ctx: Ctx, unit_code: str, employee_no: str) -> members.Member:
+    target = members.find_member(ctx.session, unit_code.lower(), employee_no)
     if target is None or not target.verified:
         raise NotFound("member_unknown")
     return target
@@ -31,15 +31,15 @@ def _role(text: str) -> Role:
 
 
 @handler(write=True, needs=Need.CADRE)
-async def promote(ctx: Ctx) -> None:
+def promote(ctx: Ctx) -> None:
     """/promote <unit> <employee_no> <role> [unit|bureau]: give a role (cadres of a unit by default)."""
     if len(ctx.args) not in (3, 4):
         raise BadInput("promote_usage")
-    target = await _target(ctx, ctx.args[0], ctx.args[1])
+    target = _target(ctx, ctx.args[0], ctx.args[1])
     role = _role(ctx.args[2])
     scope = ctx.args[3].lower() if len(ctx.args) == 4 else target.unit_code
     unit_code = None if scope == BUREAU else scope
-    await members.set_role(ctx.session, ctx.actor, target, role, unit_code, grant=True)
+    members.set_role(ctx.session, ctx.actor, target, role, unit_code, grant=True)
     unit = ctx.config.unit(unit_code) if unit_code else None
     ctx.reply("admin/promoted", name=target.name, role=role.value, unit=unit.name(ctx.locale) if unit else None)
     if target.telegram_id:
@@ -49,13 +49,13 @@ async def promote(ctx: Ctx) -> None:
 
 
 @handler(write=True, needs=Need.CADRE)
-async def demote(ctx: Ctx) -> None:
+def demote(ctx: Ctx) -> None:
     """/demote <unit> <employee_no> <role>: take a role away."""
     if len(ctx.args) != 3:
         raise BadInput("demote_usage")
-    target = await _target(ctx, ctx.args[0], ctx.args[1])
+    target = _target(ctx, ctx.args[0], ctx.args[1])
     role = _role(ctx.args[2])
-    await members.set_role(ctx.session, ctx.actor, target, role, None, grant=False)
+    members.set_role(ctx.session, ctx.actor, target, role, None, grant=False)
     ctx.reply("admin/demoted", name=target.name, role=role.value)
     if target.telegram_id:
         _refresh_commands(ctx, target.telegram_id)
@@ -71,10 +71,10 @@ def _refresh_commands(ctx: Ctx, telegram_id: int) -> None:
 
 
 @handler(needs=Need.CADRE)
-async def show_admin(ctx: Ctx) -> None:
+def show_admin(ctx: Ctx) -> None:
     """/admin: what a cadre can do, and how many requests wait."""
-    counts = await members.count_by_status(ctx.session)
-    pending = await members.pending_members(ctx.session, ctx.actor, 1000)
+    counts = members.count_by_status(ctx.session)
+    pending = members.pending_members(ctx.session, ctx.actor, 1000)
     managed = [u for u in ctx.config.units if ctx.actor.can_manage(u.code)]
     username = ctx.context.bot.username
     invites = [(u.name(ctx.locale), f"https://t.me/{username}?start=u_{u.code}") for u in managed]
@@ -92,9 +92,9 @@ async def show_admin(ctx: Ctx) -> None:
 
 
 @handler(needs=Need.ADMIN)
-async def show_audit(ctx: Ctx) -> None:
+def show_audit(ctx: Ctx) -> None:
     """/audit: the newest admin actions."""
-    entries = await audit.recent(ctx.session, AUDIT_SHOWN)
+    entries = audit.recent(ctx.session, AUDIT_SHOWN)
     rows = [{"at": to_local(e.at, ctx.config.timezone), "entry": e} for e in entries]
     ctx.reply("admin/audit", rows=rows)
 

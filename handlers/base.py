@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session
 from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
@@ -63,9 +63,9 @@ class Services:
     renderer: Renderer
     clock: Clock = field(default_factory=Clock)
     commands: list[Command] = field(default_factory=list)
-    flows: dict[str, Callable[[Ctx, str], Awaitable[None]]] = field(default_factory=dict)
+    flows: dict[str, Callable[[Ctx, str], None]] = field(default_factory=dict)
     # /start payload prefixes (deep links) and what opens them, e.g. "r_" -> the voucher redeem screen.
-    deep_links: dict[str, Callable[[Ctx, str], Awaitable[None]]] = field(default_factory=dict)
+    deep_links: dict[str, Callable[[Ctx, str], None]] = field(default_factory=dict)
     # Buttons sections add to the /admin overview: (label key, callback action).
     admin_entries: list[tuple[str, Cb]] = field(default_factory=list)
 
@@ -107,7 +107,7 @@ class Ctx:
     update: Update
     context: ContextTypes.DEFAULT_TYPE
     services: Services
-    session: AsyncSession
+    session: Session
     actor: Actor
     locale: str
     callback: Callback | None = None
@@ -238,9 +238,7 @@ async def deliver(app: Application, item: Outgoing) -> Message | bool | None:
             await asyncio.sleep(wait)
         except Forbidden:
             log.info("chat %s blocked the bot or left; marking it", item.chat_id)
-            db = services_of(app).db
-            async with db.write() as session:
-                await members.mark_blocked(session, item.chat_id)
+            await services_of(app).db.write(members.mark_blocked, item.chat_id)
             return None
         except (TimedOut, NetworkError) as exc:
             if attempt + 1 == SEND_ATTEMPTS:
@@ -272,14 +270,16 @@ def _requires_private(update: Update) -> bool:
 
 def handler(
     *, write: bool = False, needs: Need = Need.VERIFIED, private: bool = True
-) -> Callable[[Callable[[Ctx], Awaitable[None]]], PTBCallback]:
-    """Wrap `async def fn(ctx)` into a PTB callback with one transaction and the permission check.
+) -> Callable[[Callable[[Ctx], None]], PTBCallback]:
+    """Wrap `def fn(ctx)` into a PTB callback: one atomic unit of database work, the permission check, replies.
 
-    write=False starts with a read transaction; the handler may call ctx.require_write() to be
-    re-run in a write transaction (queued replies of the read pass are discarded with it).
+    The handler body is plain synchronous code and runs where the database says (models/db.py): the SQLite
+    writer thread (write=True, group commit) or a reader thread (write=False, a read-only snapshot). It
+    may call model functions with ctx.session and queue replies; they are sent on the event loop after the
+    COMMIT. A read pass may call ctx.require_write() to be re-run as a write (its queued replies are dropped).
     """
 
-    def decorate(fn: Callable[[Ctx], Awaitable[None]]) -> PTBCallback:
+    def decorate(fn: Callable[[Ctx], None]) -> PTBCallback:
         @functools.wraps(fn)
         async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             user = update.effective_user
@@ -299,31 +299,38 @@ def handler(
             if private and _requires_private(update):
                 await _point_to_private(update, context, services)
                 return
-            ctx: Ctx | None = None
+            made: list[Ctx] = []
+
+            def unit(session: Session, writable: bool) -> Ctx:
+                """The update's database work, run in the database's thread."""
+                actor = members.load_actor(session, user.id, services.config.admin_ids)
+                locale = pick_locale(actor.member.language if actor.member else user.language_code)
+                ctx = Ctx(update, context, services, session, actor, locale, callback, writable=writable)
+                made.append(ctx)
+                _check_standing(actor, needs)
+                fn(ctx)
+                return ctx
+
             error: DomainError | None = None
-            writable = write
-            while True:
+            try:
                 try:
-                    session_scope = services.db.write() if writable else services.db.read()
-                    async with session_scope as session:
-                        actor = await members.load_actor(session, user.id, services.config.admin_ids)
-                        locale = pick_locale(actor.member.language if actor.member else user.language_code)
-                        ctx = Ctx(update, context, services, session, actor, locale, callback, writable=writable)
-                        _check_standing(actor, needs)
-                        await fn(ctx)
+                    run = services.db.write if write else services.db.read
+                    ctx = await run(unit, write)
                 except NeedsWrite:
                     # The read-only pass found real work to do: run the whole update again, writing.
-                    writable = True
-                    continue
-                except DomainError as exc:
-                    error = exc
-                except BadCallback:
-                    error = DomainError("button_expired")
-                break
-            if ctx is None:
-                return
+                    ctx = await services.db.write(unit, True)
+            except DomainError as exc:
+                error = exc
+            except BadCallback:
+                error = DomainError("button_expired")
+            except Exception:
+                # A bug: stop the button's spinner, then let the global error handler report it.
+                if query is not None:
+                    await answer_query(query, None)
+                raise
             if error is not None:
-                await _show_error(ctx, error)
+                if made:
+                    await _show_error(made[-1], error)
                 return
             if query is not None:
                 await answer_query(query, ctx.toast)

@@ -8,7 +8,7 @@ last field is answered, the form's `finish` coroutine gets the collected data in
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ class Form:
 
     name: str
     fields: tuple[Field, ...]
-    finish: Callable[[Ctx, dict[str, Any]], Awaitable[None]]
+    finish: Callable[[Ctx, dict[str, Any]], None]
 
     def next_field(self, data: dict[str, Any], after: str | None) -> Field | None:
         """The next field that applies, after the named one (or the first)."""
@@ -82,47 +82,47 @@ def _keyboard(ctx: Ctx, form: Form, current: Field, data: dict[str, Any]) -> lis
     return [*rows, last]
 
 
-async def ask(ctx: Ctx, form: Form, data: dict[str, Any], after: str | None = None) -> None:
+def ask(ctx: Ctx, form: Form, data: dict[str, Any], after: str | None = None) -> None:
     """Store the answers so far and ask the next question, or finish the form."""
     current = form.next_field(data, after)
     if current is None:
-        await flows.clear_flow(ctx.session, ctx.actor.telegram_id)
-        await form.finish(ctx, data)
+        flows.clear_flow(ctx.session, ctx.actor.telegram_id)
+        form.finish(ctx, data)
         return
-    await flows.set_flow(ctx.session, ctx.actor.telegram_id, form.name, current.name, data)
+    flows.set_flow(ctx.session, ctx.actor.telegram_id, form.name, current.name, data)
     ctx.reply(f"{form.name}/ask_{current.name}", _keyboard(ctx, form, current, data), data=data)
 
 
-async def start_form(ctx: Ctx, name: str, data: dict[str, Any] | None = None) -> None:
+def start_form(ctx: Ctx, name: str, data: dict[str, Any] | None = None) -> None:
     """Begin a form (replacing any flow the user was in)."""
-    await ask(ctx, FORMS[name], dict(data or {}))
+    ask(ctx, FORMS[name], dict(data or {}))
 
 
-async def answer_text(ctx: Ctx, text: str) -> None:
+def answer_text(ctx: Ctx, text: str) -> None:
     """A typed answer to the current question (the flow dispatcher calls this)."""
-    state = await flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    state = flows.get_flow(ctx.session, ctx.actor.telegram_id)
     form = FORMS[state.name]
     current = form.field(state.step)
     if current.parse is None:
         raise BadInput("use_buttons")
     value = current.parse(ctx, text.strip(), state.data)
-    await ask(ctx, form, {**state.data, current.name: value}, after=current.name)
+    ask(ctx, form, {**state.data, current.name: value}, after=current.name)
 
 
-async def answer_photo(ctx: Ctx, file_id: str) -> None:
+def answer_photo(ctx: Ctx, file_id: str) -> None:
     """A photo sent as the answer to a question that accepts one."""
-    state = await flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    state = flows.get_flow(ctx.session, ctx.actor.telegram_id)
     form = FORMS[state.name]
     current = form.field(state.step)
     if not current.accepts_photo:
         raise BadInput("photo_not_expected")
-    await ask(ctx, form, {**state.data, current.name: file_id}, after=current.name)
+    ask(ctx, form, {**state.data, current.name: file_id}, after=current.name)
 
 
-async def _current(ctx: Ctx) -> tuple[Form, Field, dict[str, Any]]:
+def _current(ctx: Ctx) -> tuple[Form, Field, dict[str, Any]]:
     """The form and question a button belongs to; stale buttons (another step) are refused."""
     form_name, field_name = ctx.callback.str_arg(0), ctx.callback.str_arg(1)
-    state = await flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    state = flows.get_flow(ctx.session, ctx.actor.telegram_id)
     if state is None or state.name != form_name or state.step != field_name or form_name not in FORMS:
         raise _stale()
     form = FORMS[form_name]
@@ -135,33 +135,33 @@ def _stale() -> BadInput:
 
 
 @handler(write=True, needs=Need.VERIFIED)
-async def choose_answer(ctx: Ctx) -> None:
+def choose_answer(ctx: Ctx) -> None:
     """Button: pick one of the offered answers."""
-    form, current, data = await _current(ctx)
+    form, current, data = _current(ctx)
     value = ctx.callback.str_arg(2)
     allowed = {v for _label, v in (current.choices(ctx, data) if current.choices else [])}
     if value not in allowed:
         raise _stale()
-    await ask(ctx, form, {**data, current.name: value}, after=current.name)
+    ask(ctx, form, {**data, current.name: value}, after=current.name)
 
 
 @handler(write=True, needs=Need.VERIFIED)
-async def skip_answer(ctx: Ctx) -> None:
+def skip_answer(ctx: Ctx) -> None:
     """Button: leave an optional answer empty."""
-    form, current, data = await _current(ctx)
+    form, current, data = _current(ctx)
     if not current.optional:
         raise _stale()
-    await ask(ctx, form, {**data, current.name: None}, after=current.name)
+    ask(ctx, form, {**data, current.name: None}, after=current.name)
 
 
 @handler(write=True, needs=Need.ANYONE)
-async def photo_answer(ctx: Ctx) -> None:
+def photo_answer(ctx: Ctx) -> None:
     """A photo: the answer to a form question that accepts one, otherwise a hint."""
-    state = await flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    state = flows.get_flow(ctx.session, ctx.actor.telegram_id)
     if state is None or state.name not in FORMS:
         ctx.reply("menu/hint", registered=ctx.actor.verified)
         return
-    await answer_photo(ctx, ctx.update.effective_message.photo[-1].file_id)
+    answer_photo(ctx, ctx.update.effective_message.photo[-1].file_id)
 
 
 def register(app: Application) -> None:

@@ -24,9 +24,9 @@ def _me_keyboard(ctx: Ctx) -> list:
     ]
 
 
-async def _render_profile(ctx: Ctx) -> None:
+def _render_profile(ctx: Ctx) -> None:
     member = ctx.member
-    roles = await members.roles_of(ctx.session, member.id)
+    roles = members.roles_of(ctx.session, member.id)
     unit = ctx.config.unit(member.unit_code)
     units = {u.code: u.name(ctx.locale) for u in ctx.config.units}
     ctx.show(
@@ -35,19 +35,19 @@ async def _render_profile(ctx: Ctx) -> None:
         member=member,
         unit=unit.name(ctx.locale) if unit else member.unit_code,
         roles=[(r.role, units.get(r.unit_code) if r.unit_code else None) for r in roles],
-        balance=await points.balance_of(ctx.session, member.id),
+        balance=points.balance_of(ctx.session, member.id),
         is_admin=ctx.actor.is_admin,
     )
 
 
 @handler(needs=Need.VERIFIED)
-async def show_me(ctx: Ctx) -> None:
+def show_me(ctx: Ctx) -> None:
     """/me: my profile and settings."""
-    await _render_profile(ctx)
+    _render_profile(ctx)
 
 
 @handler(write=True, needs=Need.VERIFIED)
-async def set_language(ctx: Ctx) -> None:
+def set_language(ctx: Ctx) -> None:
     """Button or /lang [zh|en]: switch the language the bot speaks to me."""
     if ctx.callback is not None:
         language = ctx.callback.str_arg()
@@ -57,33 +57,33 @@ async def set_language(ctx: Ctx) -> None:
         language = "en" if ctx.locale == "zh" else "zh"
     if language not in LOCALES:
         raise BadInput("language_unknown")
-    await members.set_language(ctx.session, ctx.member.id, language)
+    members.set_language(ctx.session, ctx.member.id, language)
     ctx.member.language = language
     ctx.locale = language
     if ctx.callback is not None:
-        await _render_profile(ctx)
+        _render_profile(ctx)
     else:
         ctx.reply("me/language_set")
 
 
 @handler(write=True, needs=Need.VERIFIED)
-async def toggle_ranking(ctx: Ctx) -> None:
+def toggle_ranking(ctx: Ctx) -> None:
     """Button: appear in, or leave, the monthly ranking."""
-    ctx.member.ranking_opt_out = await members.toggle_ranking_opt_out(ctx.session, ctx.member.id)
-    await _render_profile(ctx)
+    ctx.member.ranking_opt_out = members.toggle_ranking_opt_out(ctx.session, ctx.member.id)
+    _render_profile(ctx)
 
 
 @handler(needs=Need.VERIFIED)
-async def export_data(ctx: Ctx) -> None:
+def export_data(ctx: Ctx) -> None:
     """Button: a JSON document with everything stored about me."""
-    data = await export_member(ctx.session, ctx.member.id)
+    data = export_member(ctx.session, ctx.member.id)
     content = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode()
     ctx.send_document(content, "gongshe-my-data.json", "me/export_caption")
     ctx.toast = ctx.label("export_ready")
 
 
 @handler(needs=Need.VERIFIED)
-async def ask_delete(ctx: Ctx) -> None:
+def ask_delete(ctx: Ctx) -> None:
     """Button: explain what deleting my account does, and ask to confirm."""
     ctx.show(
         "me/confirm_delete",
@@ -92,10 +92,10 @@ async def ask_delete(ctx: Ctx) -> None:
 
 
 @handler(write=True, needs=Need.VERIFIED)
-async def delete_account(ctx: Ctx) -> None:
+def delete_account(ctx: Ctx) -> None:
     """Button: erase my personal data; my ledger stays, anonymised, so totals stay right."""
-    await members.erase_member(ctx.session, ctx.member.id)
-    await flows.clear_flow(ctx.session, ctx.actor.telegram_id)
+    members.erase_member(ctx.session, ctx.member.id)
+    flows.clear_flow(ctx.session, ctx.actor.telegram_id)
     ctx.show("me/deleted")
 
 

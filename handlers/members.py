@@ -37,16 +37,16 @@ def _cancel_row(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
 
 
 @handler(write=True, needs=Need.ANYONE)
-async def start(ctx: Ctx) -> None:
+def start(ctx: Ctx) -> None:
     """/start [u_<unit>]: welcome back a member, or begin registration (an invite preselects the unit)."""
     actor = ctx.actor
     payload = ctx.args[0] if ctx.args else ""
     for prefix, open_link in ctx.services.deep_links.items():
         if payload.startswith(prefix):
-            await open_link(ctx, payload[len(prefix) :])
+            open_link(ctx, payload[len(prefix) :])
             return
     if actor.verified:
-        await flows.clear_flow(ctx.session, actor.telegram_id)
+        flows.clear_flow(ctx.session, actor.telegram_id)
         ctx.reply("menu/home", home_keyboard(ctx), name=ctx.member.name, org=ctx.config.org_name(ctx.locale))
         return
     if actor.member is not None and actor.member.status == Status.PENDING:
@@ -60,10 +60,10 @@ async def start(ctx: Ctx) -> None:
     payload = ctx.args[0] if ctx.args else ""
     unit = ctx.config.unit(payload[len(INVITE_PREFIX) :]) if payload.startswith(INVITE_PREFIX) else None
     if unit is not None:
-        await flows.set_flow(ctx.session, actor.telegram_id, FLOW, STEP_EMPLOYEE_NO, {"unit": unit.code})
+        flows.set_flow(ctx.session, actor.telegram_id, FLOW, STEP_EMPLOYEE_NO, {"unit": unit.code})
         ctx.reply("members/ask_employee_no", _cancel_row(ctx), unit=unit.name(ctx.locale), invited=True)
         return
-    await flows.set_flow(ctx.session, actor.telegram_id, FLOW, STEP_UNIT, {})
+    flows.set_flow(ctx.session, actor.telegram_id, FLOW, STEP_UNIT, {})
     ctx.reply(
         "members/welcome",
         _unit_keyboard(ctx),
@@ -73,20 +73,20 @@ async def start(ctx: Ctx) -> None:
 
 
 @handler(write=True, needs=Need.ANYONE)
-async def pick_unit(ctx: Ctx) -> None:
+def pick_unit(ctx: Ctx) -> None:
     """Button: the applicant chose their unit."""
     if ctx.actor.member is not None:
         raise DomainError("already_registered" if ctx.actor.verified else "already_pending")
     unit = ctx.config.unit(ctx.callback.str_arg())
     if unit is None:
         raise NotFound("unit_unknown")
-    await flows.set_flow(ctx.session, ctx.actor.telegram_id, FLOW, STEP_EMPLOYEE_NO, {"unit": unit.code})
+    flows.set_flow(ctx.session, ctx.actor.telegram_id, FLOW, STEP_EMPLOYEE_NO, {"unit": unit.code})
     ctx.show("members/ask_employee_no", _cancel_row(ctx), unit=unit.name(ctx.locale), invited=False)
 
 
-async def registration_text(ctx: Ctx, text: str) -> None:
+def registration_text(ctx: Ctx, text: str) -> None:
     """A message typed during registration: the employee number, then the name."""
-    flow = await flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    flow = flows.get_flow(ctx.session, ctx.actor.telegram_id)
     limits = ctx.config.limits
     if flow is None or flow.step == STEP_UNIT:
         ctx.reply("members/pick_unit_first", _unit_keyboard(ctx))
@@ -94,29 +94,27 @@ async def registration_text(ctx: Ctx, text: str) -> None:
     unit_code = flow.data["unit"]
     if flow.step == STEP_EMPLOYEE_NO:
         employee_no = members.clean_employee_no(text, limits.employee_no_pattern)
-        if await members.find_member(ctx.session, unit_code, employee_no) is not None:
+        if members.find_member(ctx.session, unit_code, employee_no) is not None:
             raise DomainError("employee_no_taken")
         data = {"unit": unit_code, "employee_no": employee_no}
-        await flows.set_flow(ctx.session, ctx.actor.telegram_id, FLOW, STEP_NAME, data)
+        flows.set_flow(ctx.session, ctx.actor.telegram_id, FLOW, STEP_NAME, data)
         ctx.reply("members/ask_name", _cancel_row(ctx), employee_no=employee_no)
         return
     name = members.clean_name(text, limits.name_max_length)
-    member = await members.register(
-        ctx.session, ctx.actor.telegram_id, unit_code, flow.data["employee_no"], name, ctx.locale
-    )
-    await flows.clear_flow(ctx.session, ctx.actor.telegram_id)
+    member = members.register(ctx.session, ctx.actor.telegram_id, unit_code, flow.data["employee_no"], name, ctx.locale)
+    flows.clear_flow(ctx.session, ctx.actor.telegram_id)
     unit = ctx.config.unit(unit_code)
     if member.verified:
         ctx.reply("members/verified", name=name, unit=unit.name(ctx.locale), org=ctx.config.org_name(ctx.locale))
         return
     ctx.reply("members/pending", unit=unit.name(ctx.locale))
-    await _notify_cadres(ctx, member)
+    _notify_cadres(ctx, member)
 
 
-async def _notify_cadres(ctx: Ctx, member: Member) -> None:
+def _notify_cadres(ctx: Ctx, member: Member) -> None:
     """Tell the unit's cadres (and the configured admins) that a request waits, in each one's language."""
     recipients: dict[int, str] = {}
-    for cadre in await members.cadres_of(ctx.session, member.unit_code):
+    for cadre in members.cadres_of(ctx.session, member.unit_code):
         if cadre.telegram_id and not cadre.blocked_bot:
             recipients[cadre.telegram_id] = cadre.language
     for admin_id in ctx.config.admin_ids:
@@ -138,18 +136,18 @@ def _decision_row(ctx: Ctx, member: Member, locale: str) -> list[list[InlineKeyb
 
 
 @handler(write=True, needs=Need.ANYONE)
-async def withdraw_request(ctx: Ctx) -> None:
+def withdraw_request(ctx: Ctx) -> None:
     """Button: a pending applicant takes back their request and may register again."""
-    await members.withdraw_request(ctx.session, ctx.actor.telegram_id)
+    members.withdraw_request(ctx.session, ctx.actor.telegram_id)
     ctx.show("members/withdrawn")
 
 
 @handler(needs=Need.CADRE)
-async def list_pending(ctx: Ctx) -> None:
+def list_pending(ctx: Ctx) -> None:
     """/approve: registration requests waiting for this cadre, with Approve/Decline buttons."""
     page = ctx.callback.int_arg() if ctx.callback else 0
     size = ctx.config.limits.pending_page_size
-    rows = await members.pending_members(ctx.session, ctx.actor, size + 1, page * size)
+    rows = members.pending_members(ctx.session, ctx.actor, size + 1, page * size)
     keyboard = []
     for member in rows[:size]:
         keyboard.append(
@@ -163,8 +161,8 @@ async def list_pending(ctx: Ctx) -> None:
     ctx.show("members/pending_list", keyboard, requests=rows[:size], units=units, page=page)
 
 
-async def _decide(ctx: Ctx, approve: bool) -> None:
-    member = await members.decide(ctx.session, ctx.actor, ctx.callback.int_arg(), approve)
+def _decide(ctx: Ctx, approve: bool) -> None:
+    member = members.decide(ctx.session, ctx.actor, ctx.callback.int_arg(), approve)
     unit = ctx.config.unit(member.unit_code)
     ctx.show(
         "members/decided",
@@ -179,15 +177,15 @@ async def _decide(ctx: Ctx, approve: bool) -> None:
 
 
 @handler(write=True, needs=Need.CADRE)
-async def approve_member(ctx: Ctx) -> None:
+def approve_member(ctx: Ctx) -> None:
     """Button: a cadre of the member's unit approves the request."""
-    await _decide(ctx, True)
+    _decide(ctx, True)
 
 
 @handler(write=True, needs=Need.CADRE)
-async def decline_member(ctx: Ctx) -> None:
+def decline_member(ctx: Ctx) -> None:
     """Button: a cadre of the member's unit declines the request."""
-    await _decide(ctx, False)
+    _decide(ctx, False)
 
 
 COMMANDS = (

@@ -46,39 +46,39 @@ def home_keyboard(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
 
 
 @handler(needs=Need.VERIFIED)
-async def show_menu(ctx: Ctx) -> None:
+def show_menu(ctx: Ctx) -> None:
     """/menu and the Home button: the sections as buttons."""
     ctx.show("menu/home", home_keyboard(ctx), name=ctx.member.name, org=ctx.config.org_name(ctx.locale))
 
 
 @handler(needs=Need.ANYONE)
-async def show_help(ctx: Ctx) -> None:
+def show_help(ctx: Ctx) -> None:
     """/help: every command this user may use, with what it does."""
     commands = [(c.name, ctx.label(f"cmd.{c.name}")) for c in available(ctx)]
     ctx.reply("menu/help", commands=commands, registered=ctx.actor.verified, org=ctx.config.org_name(ctx.locale))
 
 
 @handler(write=True, needs=Need.ANYONE)
-async def cancel_flow(ctx: Ctx) -> None:
+def cancel_flow(ctx: Ctx) -> None:
     """/cancel or a Cancel button: leave whatever multi-step flow the user is in."""
-    had_flow = await flows.clear_flow(ctx.session, ctx.actor.telegram_id)
+    had_flow = flows.clear_flow(ctx.session, ctx.actor.telegram_id)
     keyboard = home_keyboard(ctx) if ctx.actor.verified else None
     ctx.show("menu/cancelled", keyboard, had_flow=had_flow)
 
 
 @handler(write=True, needs=Need.ANYONE)
-async def on_text(ctx: Ctx) -> None:
+def on_text(ctx: Ctx) -> None:
     """Plain text: the next step of the user's flow, or a hint towards the menu."""
-    flow = await flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    flow = flows.get_flow(ctx.session, ctx.actor.telegram_id)
     step = ctx.services.flows.get(flow.name) if flow else None
     if step is None:
         ctx.reply("menu/hint", registered=ctx.actor.verified)
         return
-    await step(ctx, ctx.update.effective_message.text or "")
+    step(ctx, ctx.update.effective_message.text or "")
 
 
 @handler(needs=Need.ANYONE)
-async def unknown_command(ctx: Ctx) -> None:
+def unknown_command(ctx: Ctx) -> None:
     """A command the bot does not have: say so and point to /help."""
     ctx.reply("menu/unknown_command", registered=ctx.actor.verified)
 
@@ -146,8 +146,7 @@ def command_list(services: Services, locale: str, level: Need) -> list[BotComman
 async def publish_chat_commands(app: Application, telegram_id: int) -> None:
     """Give one user's private chat the command list of their standing (after a promotion or demotion)."""
     services = services_of(app)
-    async with services.db.read() as session:
-        actor = await load_actor(session, telegram_id, services.config.admin_ids)
+    actor = await services.db.read(load_actor, telegram_id, services.config.admin_ids)
     language = actor.member.language if actor.member else services.config.default_language
     try:
         await app.bot.set_my_commands(
@@ -166,7 +165,6 @@ async def publish_commands(app: Application) -> None:
     for locale in LOCALES:
         commands = command_list(services, locale, Need.VERIFIED)
         await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=locale)
-    async with services.db.read() as session:
-        staff = set(await members.staff_telegram_ids(session))
+    staff = set(await services.db.read(members.staff_telegram_ids))
     for telegram_id in sorted(staff | services.config.admin_ids):
         await publish_chat_commands(app, telegram_id)

@@ -22,18 +22,18 @@ def _points_nav(ctx: Ctx) -> list[InlineKeyboardButton]:
 
 
 @handler(needs=Need.VERIFIED)
-async def show_points(ctx: Ctx) -> None:
+def show_points(ctx: Ctx) -> None:
     """/points: balance and the ways into history, earning rules and ranking."""
     # The member row was loaded in this same transaction by the wrapper: its balance is current.
     ctx.show("points/balance", [_points_nav(ctx), [ctx.button("home", Cb.HOME)]], balance=ctx.member.balance)
 
 
 @handler(needs=Need.VERIFIED)
-async def show_history(ctx: Ctx) -> None:
+def show_history(ctx: Ctx) -> None:
     """Button: one page of my ledger, newest first."""
     page = ctx.callback.int_arg()
     size = ctx.config.limits.history_page_size
-    entries, pages = await points.history(ctx.session, ctx.member.id, page, size)
+    entries, pages = points.history(ctx.session, ctx.member.id, page, size)
     page = min(page, pages - 1)
     rows = [
         {"at": to_local(e.created_at, ctx.config.timezone), "delta": e.delta, "rule": e.rule, "reason": e.reason}
@@ -47,18 +47,18 @@ async def show_history(ctx: Ctx) -> None:
 
 
 @handler(needs=Need.VERIFIED)
-async def show_earning(ctx: Ctx) -> None:
+def show_earning(ctx: Ctx) -> None:
     """Button: how points are earned, from the configured rules."""
     rules = [r for r in ctx.config.rules.values() if r.amount > 0]
     ctx.show("points/earn", [[ctx.button("back", Cb.POINTS_HOME)]], rules=rules)
 
 
 @handler(needs=Need.VERIFIED)
-async def show_ranking(ctx: Ctx) -> None:
+def show_ranking(ctx: Ctx) -> None:
     """Button: this month's top earners in my unit (members who opted out are not listed)."""
     month_start = ctx.today.replace(day=1)
     size = ctx.config.limits.ranking_size
-    ranking = await points.monthly_ranking(ctx.session, ctx.member.unit_code, month_start, size)
+    ranking = points.monthly_ranking(ctx.session, ctx.member.unit_code, month_start, size)
     unit = ctx.config.unit(ctx.member.unit_code)
     ctx.show(
         "points/ranking",
@@ -71,14 +71,14 @@ async def show_ranking(ctx: Ctx) -> None:
     )
 
 
-async def _adjust(ctx: Ctx, sign: int) -> None:
+def _adjust(ctx: Ctx, sign: int) -> None:
     """Shared by /grant and /deduct: <unit> <employee_no> <amount> <reason…>."""
     if len(ctx.args) < 4:
         raise BadInput("grant_usage", command="grant" if sign > 0 else "deduct")
     unit_code, employee_no, amount_text, *reason_words = ctx.args
     if not amount_text.isdigit():
         raise BadInput("amount_out_of_range", max=ctx.config.limits.grant_max_amount)
-    target = await members.find_member(ctx.session, unit_code.lower(), employee_no)
+    target = members.find_member(ctx.session, unit_code.lower(), employee_no)
     if target is None:
         raise NotFound("member_unknown")
     amount = sign * int(amount_text)
@@ -86,9 +86,7 @@ async def _adjust(ctx: Ctx, sign: int) -> None:
     idem_key = f"adjust:{message.chat_id}:{message.message_id}"
     today = ctx.today
     reason = " ".join(reason_words)
-    balance = await points.adjust_by_cadre(
-        ctx.session, ctx.actor, target, amount, reason, idem_key, today, ctx.config.limits
-    )
+    balance = points.adjust_by_cadre(ctx.session, ctx.actor, target, amount, reason, idem_key, today, ctx.config.limits)
     ctx.reply("points/adjusted", name=target.name, amount=amount, balance=balance, reason=reason)
     if target.telegram_id and not target.blocked_bot:
         locale = pick_locale(target.language)
@@ -98,15 +96,15 @@ async def _adjust(ctx: Ctx, sign: int) -> None:
 
 
 @handler(write=True, needs=Need.CADRE)
-async def grant_points(ctx: Ctx) -> None:
+def grant_points(ctx: Ctx) -> None:
     """/grant <unit> <employee_no> <amount> <reason>: award points to a member of my unit."""
-    await _adjust(ctx, 1)
+    _adjust(ctx, 1)
 
 
 @handler(write=True, needs=Need.CADRE)
-async def deduct_points(ctx: Ctx) -> None:
+def deduct_points(ctx: Ctx) -> None:
     """/deduct <unit> <employee_no> <amount> <reason>: take points back (never below zero)."""
-    await _adjust(ctx, -1)
+    _adjust(ctx, -1)
 
 
 COMMANDS = (

@@ -57,9 +57,9 @@ def _item_view(ctx: Ctx, item: welfare.WelfareItem, phase: Phase) -> dict[str, A
 
 
 @handler(needs=Need.VERIFIED)
-async def show_catalog(ctx: Ctx) -> None:
+def show_catalog(ctx: Ctx) -> None:
     """/welfare: items open now and upcoming for my unit."""
-    entries = await welfare.list_catalog(ctx.session, ctx.member, ctx.now)
+    entries = welfare.list_catalog(ctx.session, ctx.member, ctx.now)
     keyboard = [[ctx.button("welfare_item", Cb.WELFARE_ITEM, e.item.id, title=e.item.title)] for e in entries]
     keyboard.append([ctx.button("welfare_mine", Cb.WELFARE_MINE), ctx.button("home", Cb.HOME)])
     ctx.show("welfare/catalog", keyboard, items=[_item_view(ctx, e.item, e.phase) for e in entries])
@@ -81,8 +81,8 @@ def _card_buttons(ctx: Ctx, card: welfare.ItemCard) -> list[list[InlineKeyboardB
     return rows
 
 
-async def _show_card(ctx: Ctx, item_id: int) -> None:
-    card = await welfare.item_card(ctx.session, ctx.member, item_id, ctx.now)
+def _show_card(ctx: Ctx, item_id: int) -> None:
+    card = welfare.item_card(ctx.session, ctx.member, item_id, ctx.now)
     view = _item_view(ctx, card.item, card.phase)
     mine = [{"status": c.status, "code": c.voucher_code} for c in card.my_claims]
     context = {"item": view, "mine": mine, "taken": card.taken, "reminded": card.reminded, "balance": card.balance}
@@ -93,9 +93,9 @@ async def _show_card(ctx: Ctx, item_id: int) -> None:
 
 
 @handler(needs=Need.VERIFIED)
-async def show_item(ctx: Ctx) -> None:
+def show_item(ctx: Ctx) -> None:
     """Button: one item's card with the button its state allows."""
-    await _show_card(ctx, ctx.callback.int_arg())
+    _show_card(ctx, ctx.callback.int_arg())
 
 
 def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareItem) -> None:
@@ -119,46 +119,46 @@ def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareIt
 
 
 @handler(needs=Need.VERIFIED)
-async def claim_item(ctx: Ctx) -> None:
+def claim_item(ctx: Ctx) -> None:
     """Button: claim, apply or join. Late presses are answered from a read; only a real chance writes."""
     item_id, seq = ctx.callback.int_arg(0), ctx.callback.int_arg(1)
     now = ctx.now
-    await welfare.claim_precheck(ctx.session, ctx.member, item_id, now)
+    welfare.claim_precheck(ctx.session, ctx.member, item_id, now)
     ctx.require_write()
-    result = await welfare.claim(ctx.session, ctx.member, item_id, now, ctx.config.timezone, seq)
-    item = await ctx.session.get(welfare.WelfareItem, item_id)
+    result = welfare.claim(ctx.session, ctx.member, item_id, now, ctx.config.timezone, seq)
+    item = ctx.session.get(welfare.WelfareItem, item_id)
     ctx.toast = ctx.label(f"welfare_done_{item.mode}")
-    await _show_card(ctx, item_id)
+    _show_card(ctx, item_id)
     if result.created and result.claim.voucher_code:
         _send_voucher(ctx, result.claim, item)
 
 
 @handler(write=True, needs=Need.VERIFIED)
-async def withdraw(ctx: Ctx) -> None:
+def withdraw(ctx: Ctx) -> None:
     """Button: take back a lottery application or leave a group-buy; the held points come back."""
     item_id = ctx.callback.int_arg()
-    item = await ctx.session.get(welfare.WelfareItem, item_id)
+    item = ctx.session.get(welfare.WelfareItem, item_id)
     if item is None:
         raise NotFound("welfare_item_unknown")
     take_back = welfare.withdraw_application if item.mode == Mode.LOTTERY else welfare.leave_group_buy
-    result = await take_back(ctx.session, ctx.member, item_id, ctx.now, ctx.config.timezone)
+    result = take_back(ctx.session, ctx.member, item_id, ctx.now, ctx.config.timezone)
     ctx.toast = ctx.label("welfare_refunded", amount=result.refunded)
-    await _show_card(ctx, item_id)
+    _show_card(ctx, item_id)
 
 
 @handler(write=True, needs=Need.VERIFIED)
-async def remind(ctx: Ctx) -> None:
+def remind(ctx: Ctx) -> None:
     """Button: tell me when this upcoming item opens."""
     item_id = ctx.callback.int_arg()
-    await welfare.remind_me(ctx.session, ctx.member, item_id, ctx.now)
+    welfare.remind_me(ctx.session, ctx.member, item_id, ctx.now)
     ctx.toast = ctx.label("welfare_reminder_set")
-    await _show_card(ctx, item_id)
+    _show_card(ctx, item_id)
 
 
 @handler(needs=Need.VERIFIED)
-async def show_mine(ctx: Ctx) -> None:
+def show_mine(ctx: Ctx) -> None:
     """Button: my claims, applications and vouchers with their status."""
-    claims = await welfare.my_claims(ctx.session, ctx.member.id)
+    claims = welfare.my_claims(ctx.session, ctx.member.id)
     keyboard = [
         [ctx.button("welfare_show_voucher", Cb.WELFARE_VOUCHER, c.claim.id, title=c.item.title)]
         for c in claims
@@ -170,16 +170,16 @@ async def show_mine(ctx: Ctx) -> None:
 
 
 @handler(needs=Need.VERIFIED)
-async def show_voucher(ctx: Ctx) -> None:
+def show_voucher(ctx: Ctx) -> None:
     """Button: one of my vouchers again (code and QR)."""
-    mine = await welfare.my_voucher(ctx.session, ctx.member, ctx.callback.int_arg())
+    mine = welfare.my_voucher(ctx.session, ctx.member, ctx.callback.int_arg())
     _send_voucher(ctx, mine.claim, mine.item)
 
 
 @handler(needs=Need.VERIFIED)
-async def ask_cancel(ctx: Ctx) -> None:
+def ask_cancel(ctx: Ctx) -> None:
     """Button: are you sure you want to give this voucher back?"""
-    mine = await welfare.my_voucher(ctx.session, ctx.member, ctx.callback.int_arg())
+    mine = welfare.my_voucher(ctx.session, ctx.member, ctx.callback.int_arg())
     if mine.claim.status != ClaimStatus.ACTIVE:
         raise BadInput("welfare_not_cancellable", status=mine.claim.status)
     keyboard = [
@@ -190,18 +190,18 @@ async def ask_cancel(ctx: Ctx) -> None:
 
 
 @handler(write=True, needs=Need.VERIFIED)
-async def cancel_claim(ctx: Ctx) -> None:
+def cancel_claim(ctx: Ctx) -> None:
     """Button: give the voucher back; points (and stock) come back at once."""
-    result = await welfare.cancel_claim(ctx.session, ctx.member, ctx.callback.int_arg(), ctx.now, ctx.config.timezone)
+    result = welfare.cancel_claim(ctx.session, ctx.member, ctx.callback.int_arg(), ctx.now, ctx.config.timezone)
     ctx.show("welfare/cancelled", refunded=result.refunded, balance=result.balance)
 
 
 # --- redeeming (cadres) ----------------------------------------------------------------------------
 
 
-async def redeem_screen(ctx: Ctx, code: str) -> None:
+def redeem_screen(ctx: Ctx, code: str) -> None:
     """A voucher as the cadre sees it before handing out the item (from /redeem or the QR deep link)."""
-    found = await welfare.voucher_for_redeem(ctx.session, ctx.actor, code)
+    found = welfare.voucher_for_redeem(ctx.session, ctx.actor, code)
     keyboard = None
     if found.claim.status == ClaimStatus.ACTIVE:
         keyboard = [[ctx.button("welfare_redeem", Cb.WELFARE_REDEEM, found.claim.voucher_code)]]
@@ -217,17 +217,17 @@ async def redeem_screen(ctx: Ctx, code: str) -> None:
 
 
 @handler(needs=Need.CADRE)
-async def redeem_command(ctx: Ctx) -> None:
+def redeem_command(ctx: Ctx) -> None:
     """/redeem CODE: look a voucher up to hand out the item."""
     if len(ctx.args) != 1:
         raise BadInput("welfare_redeem_usage")
-    await redeem_screen(ctx, ctx.args[0])
+    redeem_screen(ctx, ctx.args[0])
 
 
 @handler(write=True, needs=Need.CADRE)
-async def redeem_voucher(ctx: Ctx) -> None:
+def redeem_voucher(ctx: Ctx) -> None:
     """Button: the item is handed out; a second press says when and by whom."""
-    result = await welfare.redeem(ctx.session, ctx.actor, ctx.callback.str_arg(), ctx.now)
+    result = welfare.redeem(ctx.session, ctx.actor, ctx.callback.str_arg(), ctx.now)
     ctx.show("welfare/redeemed", title=result.item.title, name=result.member_name, code=result.claim.voucher_code)
 
 
@@ -235,16 +235,16 @@ async def redeem_voucher(ctx: Ctx) -> None:
 
 
 @handler(needs=Need.CADRE)
-async def show_admin_list(ctx: Ctx) -> None:
+def show_admin_list(ctx: Ctx) -> None:
     """/admin → Welfare: the items this cadre manages, and a button to create one."""
-    entries = await welfare.list_managed(ctx.session, ctx.actor, ctx.now, include_ended=True)
+    entries = welfare.list_managed(ctx.session, ctx.actor, ctx.now, include_ended=True)
     keyboard = [[ctx.button("welfare_item", Cb.WELFARE_MANAGE, e.item.id, title=e.item.title)] for e in entries]
     keyboard.append([ctx.button("welfare_new", Cb.WELFARE_NEW)])
     ctx.show("welfare/admin_list", keyboard, items=[_item_view(ctx, e.item, e.phase) for e in entries])
 
 
-async def _show_manage(ctx: Ctx, item_id: int, page: int = 0) -> None:
-    claims = await welfare.item_claims(ctx.session, ctx.actor, item_id, CLAIMS_PAGE, page * CLAIMS_PAGE)
+def _show_manage(ctx: Ctx, item_id: int, page: int = 0) -> None:
+    claims = welfare.item_claims(ctx.session, ctx.actor, item_id, CLAIMS_PAGE, page * CLAIMS_PAGE)
     item = claims.item
     phase = welfare.phase_of(item, ctx.now)
     keyboard = []
@@ -274,39 +274,39 @@ async def _show_manage(ctx: Ctx, item_id: int, page: int = 0) -> None:
 
 
 @handler(needs=Need.CADRE)
-async def show_manage(ctx: Ctx) -> None:
+def show_manage(ctx: Ctx) -> None:
     """Button: a managed item with its claims, stock and the actions its phase allows."""
     page = ctx.callback.int_arg(1) if ctx.callback.action == Cb.WELFARE_CLAIMS else 0
-    await _show_manage(ctx, ctx.callback.int_arg(0), page)
+    _show_manage(ctx, ctx.callback.int_arg(0), page)
 
 
 @handler(write=True, needs=Need.CADRE)
-async def publish_item(ctx: Ctx) -> None:
+def publish_item(ctx: Ctx) -> None:
     """Button: publish a draft (a lottery gets its secret seed; the hash goes on the card)."""
-    item = await welfare.publish(ctx.session, ctx.actor, ctx.callback.int_arg(), ctx.now)
+    item = welfare.publish(ctx.session, ctx.actor, ctx.callback.int_arg(), ctx.now)
     ctx.toast = ctx.label("welfare_published")
-    await _show_manage(ctx, item.id)
+    _show_manage(ctx, item.id)
 
 
 @handler(write=True, needs=Need.CADRE)
-async def close_item(ctx: Ctx) -> None:
+def close_item(ctx: Ctx) -> None:
     """Button: end an item now (an open lottery or group-buy is then drawn or settled)."""
-    item = await welfare.close_early(ctx.session, ctx.actor, ctx.callback.int_arg(), ctx.now)
+    item = welfare.close_early(ctx.session, ctx.actor, ctx.callback.int_arg(), ctx.now)
     ctx.toast = ctx.label("welfare_closed")
-    await _show_manage(ctx, item.id)
+    _show_manage(ctx, item.id)
 
 
 @handler(write=True, needs=Need.CADRE)
-async def new_item(ctx: Ctx) -> None:
+def new_item(ctx: Ctx) -> None:
     """Button: start the step-by-step creation of an item (the draft survives restarts)."""
-    await forms.start_form(ctx, FORM)
+    forms.start_form(ctx, FORM)
 
 
 @handler(write=True, needs=Need.CADRE)
-async def edit_item(ctx: Ctx) -> None:
+def edit_item(ctx: Ctx) -> None:
     """Button: choose a field of an item that has not opened yet, then type its new value."""
     item_id = ctx.callback.int_arg(0)
-    item, _units = await welfare.managed_item(ctx.session, ctx.actor, item_id)
+    item, _units = welfare.managed_item(ctx.session, ctx.actor, item_id)
     if len(ctx.callback.args) == 1:
         keyboard = [[ctx.button(f"welfare_field_{name}", Cb.WELFARE_EDIT, item_id, name)] for name in EDITABLE]
         keyboard.append([ctx.button("welfare_back", Cb.WELFARE_MANAGE, item_id)])
@@ -315,25 +315,25 @@ async def edit_item(ctx: Ctx) -> None:
     name = ctx.callback.str_arg(1)
     if name not in EDITABLE:
         raise BadInput("form_step_passed")
-    await flows.set_flow(ctx.session, ctx.actor.telegram_id, EDIT_FLOW, name, {"item_id": item_id})
+    flows.set_flow(ctx.session, ctx.actor.telegram_id, EDIT_FLOW, name, {"item_id": item_id})
     ctx.reply(f"welfare/ask_{name}", [[ctx.button("cancel", Cb.CANCEL_FLOW)]], data={"mode": item.mode})
 
 
-async def edit_text(ctx: Ctx, text: str) -> None:
+def edit_text(ctx: Ctx, text: str) -> None:
     """The new value of the field being edited."""
-    state = await flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    state = flows.get_flow(ctx.session, ctx.actor.telegram_id)
     item_id = state.data["item_id"]
-    item, units = await welfare.managed_item(ctx.session, ctx.actor, item_id)
+    item, units = welfare.managed_item(ctx.session, ctx.actor, item_id)
     draft = welfare.draft_of(item, units)
     field = WELFARE_FORM.field(state.step)
     context = {**vars(draft), "opens_at": item.opens_at.isoformat(), "closes_at": item.closes_at.isoformat()}
     value = field.parse(ctx, text.strip(), context)
     if state.step in ("opens_at", "closes_at", "redeem_by") and value is not None:
         value = datetime.fromisoformat(value)
-    await welfare.update_item(ctx.session, ctx.actor, item_id, replace(draft, **{state.step: value}), ctx.now)
-    await flows.clear_flow(ctx.session, ctx.actor.telegram_id)
+    welfare.update_item(ctx.session, ctx.actor, item_id, replace(draft, **{state.step: value}), ctx.now)
+    flows.clear_flow(ctx.session, ctx.actor.telegram_id)
     ctx.reply("welfare/edited", title=item.title)
-    await _show_manage(ctx, item_id)
+    _show_manage(ctx, item_id)
 
 
 # --- the creation form -------------------------------------------------------------------------------
@@ -396,7 +396,7 @@ def _is(*modes: Mode) -> Any:
     return lambda data: data.get("mode") in {m.value for m in modes}
 
 
-async def _create(ctx: Ctx, data: dict[str, Any]) -> None:
+def _create(ctx: Ctx, data: dict[str, Any]) -> None:
     """The last answer is in: store the item as a draft and show it with its Publish button."""
     times = {
         k: datetime.fromisoformat(data[k]) if data.get(k) else None for k in ("opens_at", "closes_at", "redeem_by")
@@ -417,9 +417,9 @@ async def _create(ctx: Ctx, data: dict[str, Any]) -> None:
         threshold=data.get("threshold"),
         photo_file_id=data.get("photo"),
     )
-    item = await welfare.create_item(ctx.session, ctx.actor, draft, ctx.now)
+    item = welfare.create_item(ctx.session, ctx.actor, draft, ctx.now)
     ctx.reply("welfare/created", title=item.title)
-    await _show_manage(ctx, item.id)
+    _show_manage(ctx, item.id)
 
 
 WELFARE_FORM = forms.register_form(

@@ -1,28 +1,27 @@
-"""Alembic environment: async engines (aiosqlite / asyncpg), batch mode for SQLite."""
+"""Alembic environment: the project's sync drivers (pysqlite / psycopg 3), batch mode for SQLite."""
 
 from __future__ import annotations
 
-import asyncio
-
 from alembic import context
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 import models
+from models.db import sync_url
 
 config = context.config
 target_metadata = models.metadata
 
 
 def database_url() -> str:
-    """The URL passed in by bot.py, or the one the configuration names."""
+    """The URL passed in by bot.py, or the one the configuration names, with the project's sync driver."""
     url = config.attributes.get("database_url")
-    if url:
-        return url
-    from config import load_config
+    if not url:
+        from config import load_config
 
-    return load_config().database_url
+        url = load_config().database_url
+    return sync_url(url)
 
 
 def run_migrations_offline() -> None:
@@ -39,21 +38,16 @@ def do_run_migrations(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def run_async_migrations() -> None:
-    """Open an async engine and run the migrations through run_sync."""
-    engine = create_async_engine(database_url(), poolclass=NullPool)
-    async with engine.connect() as connection:
-        await connection.run_sync(do_run_migrations)
-    await engine.dispose()
-
-
 def run_migrations_online() -> None:
     """Run against a live database; reuses a connection handed in by tests."""
     connection = config.attributes.get("connection")
     if connection is not None:
         do_run_migrations(connection)
-    else:
-        asyncio.run(run_async_migrations())
+        return
+    engine = create_engine(database_url(), poolclass=NullPool)
+    with engine.connect() as connection:
+        do_run_migrations(connection)
+    engine.dispose()
 
 
 if context.is_offline_mode():

@@ -6,8 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column
-from sqlmodel import Field, SQLModel, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Field, Session, SQLModel, select
 
 from models.clock import utcnow
 
@@ -23,12 +22,12 @@ class AuditEntry(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-async def record(session: AsyncSession, actor_telegram_id: int, action: str, target: str = "", **detail: Any) -> None:
+def record(session: Session, actor_telegram_id: int, action: str, target: str = "", **detail: Any) -> None:
     """Append one audit entry in the caller's transaction."""
     session.add(AuditEntry(actor_telegram_id=actor_telegram_id, action=action, target=target, detail=detail))
 
 
-async def recent(session: AsyncSession, limit: int = 50) -> list[AuditEntry]:
+def recent(session: Session, limit: int = 50) -> list[AuditEntry]:
     """The newest audit entries first."""
-    rows = await session.exec(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
+    rows = session.exec(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
     return list(rows)

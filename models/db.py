@@ -1,122 +1,223 @@
-"""Engines and sessions: the one place that knows how to talk to SQLite and PostgreSQL.
+"""Where a model function runs: the one place that knows how to talk to SQLite and PostgreSQL.
 
-Every database call is async (aiosqlite / asyncpg) so a writer waiting for a lock never freezes the
-event loop. SQLite gets two engines on the same file: readers run on a pool of connections without an
-explicit transaction (each SELECT sees a consistent WAL snapshot and never waits), while writers share a
-single connection that starts every transaction with BEGIN IMMEDIATE. In one process, writers therefore
-queue on the asyncio pool instead of spinning in SQLite's busy handler; across processes, BEGIN IMMEDIATE
-plus busy_timeout makes the second writer wait instead of failing with "database is locked".
+Model functions are plain synchronous code, `fn(session, *args) -> result`. Code on the event loop never
+touches a connection; it awaits `db.read(fn, ...)` or `db.write(fn, ...)` and the call runs elsewhere:
+
+- SQLite writes go to ONE writer thread. It takes every write waiting in its queue (group commit), runs each
+  in its own SAVEPOINT (an exception rolls back that call only), COMMITs once and only then resolves the
+  callers' futures. One fsync per batch makes `synchronous=FULL` cheap, so a reply never announces what a
+  power cut could undo. Within one process SQLite's single-writer rule is therefore a queue, not a lock wait;
+  across processes BEGIN IMMEDIATE plus busy_timeout makes the other process wait in its own writer thread.
+- SQLite reads run on reader threads over `query_only` connections in a short deferred transaction (one WAL
+  snapshot for the whole call): a read can never write, and never waits for a writer.
+- PostgreSQL: a pool of worker threads with psycopg 3 connections, one transaction per call, reads in READ
+  ONLY transactions. Nothing assumes a single writer: money-like changes are conditional UPDATEs and
+  UNIQUE constraints, which hold across any number of workers and processes.
+
+Code that is not on the event loop (the CLI, tests, the threads above) uses the context managers
+`db.writing()` and `db.reading()` directly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session
+
+from config import sync_url
 
 log = logging.getLogger(__name__)
 
-# Readers on SQLite: enough connections for the concurrent updates a bot handles at once.
-SQLITE_READ_POOL = 8
-# How long an update may wait for the shared writer connection before giving up (seconds).
-WRITE_QUEUE_TIMEOUT = 120
+T = TypeVar("T")
+ModelFn = Callable[..., T]
 
-
-def _sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int, begin: str | None) -> None:
-    """SQLAlchemy's documented recipe: take over transaction control from pysqlite."""
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    if begin is None:
-        return
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+# Reader threads (and reader connections) on SQLite; worker threads (and connections) on PostgreSQL.
+SQLITE_READERS = 2
+PG_WORKERS = 8
+# The most writes one group commit takes from the queue; a storm is cut into batches of this size.
+BATCH_MAX = 256
+SYNCHRONOUS = "FULL"
 
 
 def ensure_sqlite_dir(url: str) -> None:
     """Create the folder of a SQLite file database (a fresh clone has no data/); nothing for other URLs."""
-    parsed = make_url(url)
+    parsed = make_url(sync_url(url))
     database = parsed.database or ""
     if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-class Database:
-    """Async engines and the two kinds of transaction a caller can ask for: read or write."""
+def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int, *, reader: bool) -> None:
+    """SQLAlchemy's documented recipe: take over transaction control from pysqlite."""
 
-    def __init__(self, url: str, busy_timeout_ms: int = 5000, echo: bool = False) -> None:
-        self.url = make_url(url)
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        if reader:
+            cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
+
+
+@dataclass
+class _Job:
+    """One write waiting for the writer thread, and the future its caller awaits."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.future = self.loop.create_future()
+
+    def settle(self, ok: bool, value: Any) -> None:
+        """Resolve the caller's future from the writer thread (the loop may already be gone)."""
+        try:
+            self.loop.call_soon_threadsafe(_settle, self.future, ok, value)
+        except RuntimeError:
+            log.warning("a write finished after its event loop closed")
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+_STOP = object()
+
+
+class GroupCommitWriter:
+    """The one SQLite writer thread: every waiting write in one transaction, a SAVEPOINT each, one COMMIT."""
+
+    def __init__(self, engine: Engine, batch_max: int = BATCH_MAX) -> None:
+        self.engine = engine
+        self.batch_max = batch_max
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.batches = 0
+        self.thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, job: _Job) -> None:
+        """Queue a write; its future resolves after the COMMIT of its batch."""
+        self.queue.put(job)
+
+    def stop(self) -> None:
+        """Finish what is queued, then end the thread."""
+        self.queue.put(_STOP)
+        self.thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self.queue.get()
+            if first is _STOP:
+                return
+            batch, stop = [first], False
+            while len(batch) < self.batch_max:
+                try:
+                    job = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is _STOP:
+                    stop = True
+                    break
+                batch.append(job)
+            self._run_batch(batch)
+            if stop:
+                return
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                session.begin()
+                for job in batch:
+                    try:
+                        with session.begin_nested():
+                            outcomes.append((True, job.fn(session, *job.args, **job.kwargs)))
+                    except Exception as exc:
+                        # The savepoint is rolled back: this call only; the rest of the batch commits.
+                        outcomes.append((False, exc))
+                session.commit()
+            self.batches += 1
+        except Exception as exc:
+            # The transaction itself failed (COMMIT, a lost connection): nothing of the batch was kept.
+            log.exception("a write batch of %d failed as a whole", len(batch))
+            for job in batch:
+                job.settle(False, exc)
+            return
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            job.settle(ok, value)
+
+
+class Database:
+    """Engines, the SQLite writer thread and the worker threads; `read`/`write` run model functions there."""
+
+    def __init__(
+        self,
+        url: str,
+        busy_timeout_ms: int = 5000,
+        echo: bool = False,
+        *,
+        pg_workers: int = PG_WORKERS,
+        sqlite_readers: int = SQLITE_READERS,
+    ) -> None:
+        self.url = make_url(sync_url(url))
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self._writer: GroupCommitWriter | None = None
+        self._lock = threading.Lock()
         if self.is_sqlite:
             memory = (self.url.database or "") in ("", ":memory:")
             ensure_sqlite_dir(url)
+            args = {"check_same_thread": False}
             if memory:
                 # One shared connection: every "connection" must see the same in-memory database.
-                self.write_engine = create_async_engine(url, echo=echo, poolclass=StaticPool)
+                self.write_engine = create_engine(self.url, echo=echo, poolclass=StaticPool, connect_args=args)
+                _sqlite_pragmas(self.write_engine, busy_timeout_ms, reader=False)
                 self.read_engine = self.write_engine
             else:
-                self.write_engine = create_async_engine(
-                    url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=WRITE_QUEUE_TIMEOUT
-                )
-                self.read_engine = create_async_engine(
-                    url, echo=echo, pool_size=SQLITE_READ_POOL, max_overflow=0, pool_timeout=WRITE_QUEUE_TIMEOUT
-                )
-            _sqlite_pragmas(self.write_engine, busy_timeout_ms, "BEGIN IMMEDIATE")
-            if self.read_engine is not self.write_engine:
-                # Readers run without an explicit transaction: in WAL mode each SELECT reads a consistent
-                # snapshot and never waits for a writer, and skipping BEGIN saves driver round trips on
-                # every update (measured with bench/updates.py). A handler that must act on what it
-                # read calls ctx.require_write() and runs again inside a write transaction.
-                _sqlite_pragmas(self.read_engine, busy_timeout_ms, None)
+                self.write_engine = create_engine(self.url, echo=echo, pool_size=2, connect_args=args)
+                self.read_engine = create_engine(self.url, echo=echo, pool_size=sqlite_readers, connect_args=args)
+                _sqlite_pragmas(self.write_engine, busy_timeout_ms, reader=False)
+                _sqlite_pragmas(self.read_engine, busy_timeout_ms, reader=True)
+            self._threads = (sqlite_readers, "sqlite-reader")
         else:
-            self.write_engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
-            self.read_engine = self.write_engine
-        self._write = async_sessionmaker(self.write_engine, class_=AsyncSession, expire_on_commit=False)
-        self._read = async_sessionmaker(self.read_engine, class_=AsyncSession, expire_on_commit=False)
+            self.write_engine = create_engine(
+                self.url, echo=echo, pool_size=pg_workers, max_overflow=pg_workers, pool_pre_ping=True
+            )
+            self.read_engine = self.write_engine.execution_options(postgresql_readonly=True)
+            self._threads = (pg_workers, "pg-worker")
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def dialect(self) -> str:
         """'sqlite' or 'postgresql'."""
         return self.url.get_backend_name()
-
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """One write transaction: committed when the block ends, rolled back on any exception."""
-        async with self._write() as session, session.begin():
-            yield session
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """One read session (on SQLite: the reader pool, autocommit SELECTs that never wait for writers).
-
-        It ends with a COMMIT of nothing rather than a ROLLBACK, so loaded objects stay usable afterwards.
-        """
-        async with self._read() as session, session.begin():
-            yield session
-
-    async def dispose(self) -> None:
-        """Close every pooled connection."""
-        await self.write_engine.dispose()
-        if self.read_engine is not self.write_engine:
-            await self.read_engine.dispose()
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -125,3 +226,72 @@ class Database:
         if not self.is_sqlite or database in ("", ":memory:"):
             return None
         return Path(database)
+
+    # --- off the event loop: the CLI, tests and the threads below -------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One write transaction in the calling thread: committed when the block ends, rolled back on error.
+
+        Never call this on the event loop: on SQLite it may wait for another writer's lock.
+        """
+        with Session(self.write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """One read-only transaction (one snapshot) in the calling thread."""
+        with Session(self.read_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # --- on the event loop -------------------------------------------------------------------------------
+
+    async def write(self, fn: ModelFn[T], /, *args: Any, **kwargs: Any) -> T:
+        """Run `fn(session, *args, **kwargs)` as one atomic write; returns after it is committed."""
+        if self.is_sqlite:
+            job = _Job(fn, args, kwargs, asyncio.get_running_loop())
+            self._writer_thread().submit(job)
+            return await job.future
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker_pool(), self._call, self.writing, fn, args, kwargs)
+
+    async def read(self, fn: ModelFn[T], /, *args: Any, **kwargs: Any) -> T:
+        """Run `fn(session, *args, **kwargs)` in a read-only transaction; it can never write."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker_pool(), self._call, self.reading, fn, args, kwargs)
+
+    @staticmethod
+    def _call(scope: Callable[[], Any], fn: ModelFn[T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        with scope() as session:
+            return fn(session, *args, **kwargs)
+
+    def _writer_thread(self) -> GroupCommitWriter:
+        with self._lock:
+            if self._writer is None:
+                self._writer = GroupCommitWriter(self.write_engine)
+            return self._writer
+
+    def _worker_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                workers, name = self._threads
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+            return self._pool
+
+    @property
+    def batches(self) -> int:
+        """Group commits done by the SQLite writer so far (benchmarks report writes per batch)."""
+        return self._writer.batches if self._writer is not None else 0
+
+    async def dispose(self) -> None:
+        """Finish queued writes, stop the threads and close every pooled connection (all restart on next use)."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+            pool, self._pool = self._pool, None
+        if writer is not None:
+            await asyncio.to_thread(writer.stop)
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, True)
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()

@@ -8,8 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, delete
-from sqlmodel import Field, SQLModel
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Field, Session, SQLModel
 
 from models.clock import utcnow
 
@@ -31,22 +30,22 @@ class Flow:
     data: dict[str, Any]
 
 
-async def get_flow(session: AsyncSession, telegram_id: int) -> Flow | None:
+def get_flow(session: Session, telegram_id: int) -> Flow | None:
     """The flow this user is in, if any."""
-    row = await session.get(FlowState, telegram_id)
+    row = session.get(FlowState, telegram_id)
     return Flow(row.flow, row.step, dict(row.data)) if row else None
 
 
-async def set_flow(session: AsyncSession, telegram_id: int, name: str, step: str, data: dict[str, Any]) -> None:
+def set_flow(session: Session, telegram_id: int, name: str, step: str, data: dict[str, Any]) -> None:
     """Start or advance a flow (one per user: starting another replaces it)."""
-    row = await session.get(FlowState, telegram_id)
+    row = session.get(FlowState, telegram_id)
     if row is None:
         session.add(FlowState(telegram_id=telegram_id, flow=name, step=step, data=data))
     else:
         row.flow, row.step, row.data, row.updated_at = name, step, dict(data), utcnow()
 
 
-async def clear_flow(session: AsyncSession, telegram_id: int) -> bool:
+def clear_flow(session: Session, telegram_id: int) -> bool:
     """Leave any flow; True if there was one."""
-    result = await session.exec(delete(FlowState).where(FlowState.telegram_id == telegram_id))
+    result = session.exec(delete(FlowState).where(FlowState.telegram_id == telegram_id))
     return result.rowcount > 0

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session, col, select
 
 from models.audit import AuditEntry
 from models.errors import NotFound
@@ -14,17 +13,15 @@ from models.members import Member, RoleGrant
 from models.points import LedgerEntry
 
 
-async def export_member(session: AsyncSession, member_id: int) -> dict[str, Any]:
+def export_member(session: Session, member_id: int) -> dict[str, Any]:
     """Everything stored about this member: profile, roles, ledger, open flow, audit entries about them."""
-    member = await session.get(Member, member_id)
+    member = session.get(Member, member_id)
     if member is None:
         raise NotFound()
-    roles = await session.exec(select(RoleGrant).where(RoleGrant.member_id == member_id))
-    ledger = await session.exec(
-        select(LedgerEntry).where(LedgerEntry.member_id == member_id).order_by(col(LedgerEntry.id))
-    )
-    flow = await session.get(FlowState, member.telegram_id) if member.telegram_id else None
-    audit = await session.exec(
+    roles = session.exec(select(RoleGrant).where(RoleGrant.member_id == member_id))
+    ledger = session.exec(select(LedgerEntry).where(LedgerEntry.member_id == member_id).order_by(col(LedgerEntry.id)))
+    flow = session.get(FlowState, member.telegram_id) if member.telegram_id else None
+    audit = session.exec(
         select(AuditEntry).where(
             (col(AuditEntry.target) == f"member:{member_id}")
             | (col(AuditEntry.actor_telegram_id) == (member.telegram_id or -1))

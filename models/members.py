@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint, delete, func, text, update
-from sqlmodel import Field, SQLModel, col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from models import audit
 from models.clock import utcnow
@@ -140,10 +139,10 @@ class Actor:
             raise NotAllowed()
 
 
-async def load_actor(session: AsyncSession, telegram_id: int, config_admins: Iterable[int]) -> Actor:
+def load_actor(session: Session, telegram_id: int, config_admins: Iterable[int]) -> Actor:
     """Everything the permission checks need about one Telegram user, in one query (runs on every update)."""
     rows = (
-        await session.exec(
+        session.exec(
             select(Member, RoleGrant)
             .outerjoin(RoleGrant, col(RoleGrant.member_id) == col(Member.id))
             .where(Member.telegram_id == telegram_id)
@@ -159,10 +158,10 @@ async def load_actor(session: AsyncSession, telegram_id: int, config_admins: Ite
     return Actor(telegram_id, member, is_admin, cadre_units, roles)
 
 
-async def sync_units(session: AsyncSession, units: Iterable[tuple[str, str, str]]) -> None:
+def sync_units(session: Session, units: Iterable[tuple[str, str, str]]) -> None:
     """Make the unit table match the configuration (units are never deleted: members refer to them)."""
     for code, name_zh, name_en in units:
-        row = await session.get(UnitRow, code)
+        row = session.get(UnitRow, code)
         if row is None:
             session.add(UnitRow(code=code, name_zh=name_zh, name_en=name_en))
         else:
@@ -189,14 +188,14 @@ def clean_employee_no(raw: str, pattern: str) -> str:
     return value
 
 
-async def find_member(session: AsyncSession, unit_code: str, employee_no: str) -> Member | None:
+def find_member(session: Session, unit_code: str, employee_no: str) -> Member | None:
     """The (non-erased) member with this employee number in this unit."""
     query = select(Member).where(Member.unit_code == unit_code, Member.employee_no == employee_no.strip().upper())
-    return (await session.exec(query)).first()
+    return (session.exec(query)).first()
 
 
-async def register(
-    session: AsyncSession,
+def register(
+    session: Session,
     telegram_id: int,
     unit_code: str,
     employee_no: str,
@@ -204,14 +203,14 @@ async def register(
     language: str,
 ) -> Member:
     """Create a member: verified at once when the roster matches, otherwise pending a cadre's approval."""
-    if await session.get(UnitRow, unit_code) is None:
+    if session.get(UnitRow, unit_code) is None:
         raise NotFound("unit_unknown")
-    existing = (await session.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
+    existing = (session.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
     if existing is not None:
         raise DomainError("already_registered" if existing.verified else "already_pending")
-    if await find_member(session, unit_code, employee_no) is not None:
+    if find_member(session, unit_code, employee_no) is not None:
         raise DomainError("employee_no_taken")
-    roster = await session.get(RosterEntry, (unit_code, employee_no))
+    roster = session.get(RosterEntry, (unit_code, employee_no))
     matched = roster is not None and " ".join(roster.name.split()) == name
     member = Member(
         telegram_id=telegram_id,
@@ -224,52 +223,50 @@ async def register(
         verified_at=utcnow() if matched else None,
     )
     session.add(member)
-    await session.flush()
+    session.flush()
     return member
 
 
-async def withdraw_request(session: AsyncSession, telegram_id: int) -> None:
+def withdraw_request(session: Session, telegram_id: int) -> None:
     """A pending applicant takes back their request (nothing else refers to a pending row)."""
-    member = (await session.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
+    member = (session.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
     if member is None or member.status != Status.PENDING:
         raise NotFound()
-    await session.delete(member)
+    session.delete(member)
 
 
-async def pending_members(session: AsyncSession, actor: Actor, limit: int, offset: int = 0) -> list[Member]:
+def pending_members(session: Session, actor: Actor, limit: int, offset: int = 0) -> list[Member]:
     """Registration requests this cadre may decide, oldest first."""
     actor.require_cadre()
     query = select(Member).where(Member.status == Status.PENDING)
     if not actor.is_bureau:
         query = query.where(col(Member.unit_code).in_([u for u in actor.cadre_units if u]))
-    rows = await session.exec(query.order_by(Member.id).offset(offset).limit(limit))
+    rows = session.exec(query.order_by(Member.id).offset(offset).limit(limit))
     return list(rows)
 
 
-async def decide(session: AsyncSession, actor: Actor, member_id: int, approve: bool) -> Member:
+def decide(session: Session, actor: Actor, member_id: int, approve: bool) -> Member:
     """Approve or decline a pending request; only a cadre of the member's unit may.
 
     A declined request is removed so the person can register again with corrected details; the
     returned object still carries their Telegram id for the notice.
     """
-    member = await session.get(Member, member_id)
+    member = session.get(Member, member_id)
     if member is None or member.status != Status.PENDING:
         raise NotFound("request_gone")
     actor.require_unit(member.unit_code)
-    await audit.record(
-        session, actor.telegram_id, "approve_member" if approve else "decline_member", f"member:{member_id}"
-    )
+    audit.record(session, actor.telegram_id, "approve_member" if approve else "decline_member", f"member:{member_id}")
     if approve:
         member.status = Status.VERIFIED
         member.verified_at = utcnow()
-        await session.flush()
+        session.flush()
     else:
-        await session.delete(member)
-        await session.flush()
+        session.delete(member)
+        session.flush()
     return member
 
 
-async def cadres_of(session: AsyncSession, unit_code: str) -> list[Member]:
+def cadres_of(session: Session, unit_code: str) -> list[Member]:
     """Verified cadres who can decide for this unit: its own cadres first, then bureau cadres and admins."""
     query = (
         select(Member)
@@ -282,14 +279,12 @@ async def cadres_of(session: AsyncSession, unit_code: str) -> list[Member]:
         .order_by(col(RoleGrant.unit_code).is_(None), Member.id)
     )
     seen: dict[int, Member] = {}
-    for member in await session.exec(query):
+    for member in session.exec(query):
         seen.setdefault(member.id, member)
     return list(seen.values())
 
 
-async def set_role(
-    session: AsyncSession, actor: Actor, target: Member, role: Role, unit_code: str | None, grant: bool
-) -> None:
+def set_role(session: Session, actor: Actor, target: Member, role: Role, unit_code: str | None, grant: bool) -> None:
     """Give or take a role. Admins manage every role; a cadre may name volunteers in their own unit."""
     if not target.verified:
         raise NotFound("member_unknown")
@@ -297,11 +292,9 @@ async def set_role(
         if role != Role.VOLUNTEER:
             raise NotAllowed()
         actor.require_unit(target.unit_code)
-    existing = (
-        await session.exec(select(RoleGrant).where(RoleGrant.member_id == target.id, RoleGrant.role == role))
-    ).first()
+    existing = (session.exec(select(RoleGrant).where(RoleGrant.member_id == target.id, RoleGrant.role == role))).first()
     if grant:
-        if role == Role.CADRE and unit_code is not None and await session.get(UnitRow, unit_code) is None:
+        if role == Role.CADRE and unit_code is not None and session.get(UnitRow, unit_code) is None:
             raise NotFound("unit_unknown")
         scope = unit_code if role == Role.CADRE else None
         if existing is None:
@@ -311,8 +304,8 @@ async def set_role(
     else:
         if existing is None:
             raise DomainError("role_not_held")
-        await session.delete(existing)
-    await audit.record(
+        session.delete(existing)
+    audit.record(
         session,
         actor.telegram_id,
         "promote" if grant else "demote",
@@ -322,9 +315,9 @@ async def set_role(
     )
 
 
-async def staff_telegram_ids(session: AsyncSession) -> list[int]:
+def staff_telegram_ids(session: Session) -> list[int]:
     """Telegram ids of verified members holding a cadre or admin role."""
-    rows = await session.exec(
+    rows = session.exec(
         select(Member.telegram_id)
         .join(RoleGrant, col(RoleGrant.member_id) == col(Member.id))
         .where(Member.status == Status.VERIFIED, col(RoleGrant.role).in_([Role.CADRE, Role.ADMIN]))
@@ -333,9 +326,9 @@ async def staff_telegram_ids(session: AsyncSession) -> list[int]:
     return [tid for tid in rows if tid is not None]
 
 
-async def roles_of(session: AsyncSession, member_id: int) -> list[RoleGrant]:
+def roles_of(session: Session, member_id: int) -> list[RoleGrant]:
     """The roles a member holds."""
-    return list(await session.exec(select(RoleGrant).where(RoleGrant.member_id == member_id)))
+    return list(session.exec(select(RoleGrant).where(RoleGrant.member_id == member_id)))
 
 
 @dataclass(frozen=True)
@@ -353,19 +346,19 @@ class RosterResult:
     verified: int
 
 
-async def import_roster(session: AsyncSession, rows: Iterable[RosterRow], actor_telegram_id: int = 0) -> RosterResult:
+def import_roster(session: Session, rows: Iterable[RosterRow], actor_telegram_id: int = 0) -> RosterResult:
     """Add or update roster rows, then verify pending requests the roster now confirms."""
     added = updated = 0
     for row in rows:
-        entry = await session.get(RosterEntry, (row.unit_code, row.employee_no))
+        entry = session.get(RosterEntry, (row.unit_code, row.employee_no))
         if entry is None:
             session.add(RosterEntry(**vars(row)))
             added += 1
         else:
             entry.name, entry.birth_year = row.name, row.birth_year
             updated += 1
-    await session.flush()
-    pending = await session.exec(
+    session.flush()
+    pending = session.exec(
         select(Member, RosterEntry)
         .join(
             RosterEntry,
@@ -379,45 +372,45 @@ async def import_roster(session: AsyncSession, rows: Iterable[RosterRow], actor_
         if " ".join(entry.name.split()) == member.name:
             member.status, member.verified_at, member.birth_year = Status.VERIFIED, utcnow(), entry.birth_year
             verified += 1
-    await audit.record(session, actor_telegram_id, "import_roster", "", added=added, updated=updated, verified=verified)
+    audit.record(session, actor_telegram_id, "import_roster", "", added=added, updated=updated, verified=verified)
     return RosterResult(added, updated, verified)
 
 
-async def set_language(session: AsyncSession, member_id: int, language: str) -> None:
+def set_language(session: Session, member_id: int, language: str) -> None:
     """Remember the member's language."""
-    await session.exec(update(Member).where(col(Member.id) == member_id).values(language=language))
+    session.exec(update(Member).where(col(Member.id) == member_id).values(language=language))
 
 
-async def toggle_ranking_opt_out(session: AsyncSession, member_id: int) -> bool:
+def toggle_ranking_opt_out(session: Session, member_id: int) -> bool:
     """Flip whether the member appears in rankings; returns the new opt-out value."""
-    member = await session.get(Member, member_id)
+    member = session.get(Member, member_id)
     if member is None:
         raise NotFound()
     member.ranking_opt_out = not member.ranking_opt_out
     return member.ranking_opt_out
 
 
-async def mark_blocked(session: AsyncSession, telegram_id: int, blocked: bool = True) -> None:
+def mark_blocked(session: Session, telegram_id: int, blocked: bool = True) -> None:
     """Remember that this user blocked the bot (so later sends skip them), or unblocked it."""
-    await session.exec(update(Member).where(col(Member.telegram_id) == telegram_id).values(blocked_bot=blocked))
+    session.exec(update(Member).where(col(Member.telegram_id) == telegram_id).values(blocked_bot=blocked))
 
 
-async def erase_member(session: AsyncSession, member_id: int) -> None:
+def erase_member(session: Session, member_id: int) -> None:
     """Delete an account: personal data goes, the ledger stays under an anonymous row so totals hold."""
-    member = await session.get(Member, member_id)
+    member = session.get(Member, member_id)
     if member is None or member.status == Status.DELETED:
         raise NotFound()
-    await session.exec(delete(RoleGrant).where(col(RoleGrant.member_id) == member_id))
+    session.exec(delete(RoleGrant).where(col(RoleGrant.member_id) == member_id))
     member.telegram_id = None
     member.employee_no = None
     member.name = None
     member.birth_year = None
     member.status = Status.DELETED
     member.ranking_opt_out = True
-    await audit.record(session, 0, "erase_member", f"member:{member_id}")
+    audit.record(session, 0, "erase_member", f"member:{member_id}")
 
 
-async def count_by_status(session: AsyncSession) -> dict[str, int]:
+def count_by_status(session: Session) -> dict[str, int]:
     """How many members are in each status."""
-    rows = await session.exec(select(Member.status, func.count()).group_by(Member.status))
+    rows = session.exec(select(Member.status, func.count()).group_by(Member.status))
     return {status: n for status, n in rows}

@@ -16,8 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Text, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Field, SQLModel, col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.clock import utcnow
 
@@ -63,8 +62,8 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-async def _dialect(session: AsyncSession) -> str:
-    return (await session.connection()).dialect.name
+def _dialect(session: Session) -> str:
+    return (session.connection()).dialect.name
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,8 @@ class Notice:
     photo: str | None = None
 
 
-async def enqueue(
-    session: AsyncSession,
+def enqueue(
+    session: Session,
     chat_id: int,
     text: str,
     *,
@@ -93,12 +92,10 @@ async def enqueue(
 ) -> bool:
     """Queue one message; False when a row with this dedupe key already exists (the caller's transaction lives on)."""
     notice = Notice(chat_id, text, dedupe_key, member_id, keyboard, photo)
-    return await enqueue_many(session, [notice], kind=kind, not_before=not_before) == 1
+    return enqueue_many(session, [notice], kind=kind, not_before=not_before) == 1
 
 
-async def enqueue_many(
-    session: AsyncSession, notices: Iterable[Notice], *, kind: str, not_before: datetime | None = None
-) -> int:
+def enqueue_many(session: Session, notices: Iterable[Notice], *, kind: str, not_before: datetime | None = None) -> int:
     """Queue many messages of one kind (a broadcast's audience) in a few statements; returns how many were new."""
     now = utcnow()
     rows = [
@@ -118,7 +115,7 @@ async def enqueue_many(
         for notice in notices
     ]
     # INSERT .. ON CONFLICT DO NOTHING: a duplicate is not an error, so the caller's transaction is not aborted.
-    dialect = await _dialect(session)
+    dialect = _dialect(session)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
         insert(OutboxMessage.__table__)
@@ -127,12 +124,12 @@ async def enqueue_many(
     )
     added = 0
     for start in range(0, len(rows), INSERT_CHUNK):
-        result = await session.exec(statement, params=rows[start : start + INSERT_CHUNK])
+        result = session.exec(statement, params=rows[start : start + INSERT_CHUNK])
         added += len(result.all())
     return added
 
 
-async def claim_batch(session: AsyncSession, limit: int, now: datetime | None = None) -> list[OutboxMessage]:
+def claim_batch(session: Session, limit: int, now: datetime | None = None) -> list[OutboxMessage]:
     """Mark up to `limit` due pending rows as sending and return them, oldest first.
 
     PostgreSQL: FOR UPDATE SKIP LOCKED, so two replicas never claim the same row. SQLite: the single
@@ -153,7 +150,7 @@ async def claim_batch(session: AsyncSession, limit: int, now: datetime | None = 
         .returning(OutboxMessage)
         .execution_options(synchronize_session=False)
     )
-    rows = list((await session.exec(statement)).scalars().all())
+    rows = list((session.exec(statement)).scalars().all())
     return sorted(rows, key=lambda row: row.id or 0)
 
 
@@ -165,9 +162,9 @@ def _owned(row_id: int, claimed_at: datetime | None) -> list[Any]:
     return conditions
 
 
-async def mark_sent(session: AsyncSession, row_id: int, message_id: int | None, now: datetime | None = None) -> bool:
+def mark_sent(session: Session, row_id: int, message_id: int | None, now: datetime | None = None) -> bool:
     """Telegram confirmed delivery: the row is sent, whoever holds the claim (the truth beats the bookkeeping)."""
-    result = await session.exec(
+    result = session.exec(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.status) != Status.SENT)
         .values(
@@ -182,8 +179,8 @@ async def mark_sent(session: AsyncSession, row_id: int, message_id: int | None, 
     return result.rowcount == 1
 
 
-async def _settle(session: AsyncSession, row_id: int, claimed_at: datetime | None, values: dict[str, Any]) -> bool:
-    result = await session.exec(
+def _settle(session: Session, row_id: int, claimed_at: datetime | None, values: dict[str, Any]) -> bool:
+    result = session.exec(
         update(OutboxMessage)
         .where(*_owned(row_id, claimed_at))
         .values(**values)
@@ -192,20 +189,20 @@ async def _settle(session: AsyncSession, row_id: int, claimed_at: datetime | Non
     return result.rowcount == 1
 
 
-async def mark_failed(session: AsyncSession, row_id: int, code: str, claimed_at: datetime | None = None) -> bool:
+def mark_failed(session: Session, row_id: int, code: str, claimed_at: datetime | None = None) -> bool:
     """Telegram refused the message for good (bad chat, bad text, too many attempts)."""
     values = {"status": Status.FAILED, "last_error": code[:40], "attempts": OutboxMessage.attempts + 1}
-    return await _settle(session, row_id, claimed_at, values)
+    return _settle(session, row_id, claimed_at, values)
 
 
-async def mark_blocked(session: AsyncSession, row_id: int, code: str, claimed_at: datetime | None = None) -> bool:
+def mark_blocked(session: Session, row_id: int, code: str, claimed_at: datetime | None = None) -> bool:
     """The recipient blocked the bot, left or was deactivated: nobody will read this one."""
     values = {"status": Status.BLOCKED, "last_error": code[:40], "attempts": OutboxMessage.attempts + 1}
-    return await _settle(session, row_id, claimed_at, values)
+    return _settle(session, row_id, claimed_at, values)
 
 
-async def release(
-    session: AsyncSession,
+def release(
+    session: Session,
     row_id: int,
     not_before: datetime,
     *,
@@ -222,12 +219,12 @@ async def release(
         values["attempts"] = OutboxMessage.attempts + 1
     if chat_id is not None:
         values["chat_id"] = chat_id
-    return await _settle(session, row_id, claimed_at, values)
+    return _settle(session, row_id, claimed_at, values)
 
 
-async def recover_in_flight(session: AsyncSession, older_than: datetime) -> int:
+def recover_in_flight(session: Session, older_than: datetime) -> int:
     """Rows claimed before `older_than` and never settled (their sender died) go back to pending; returns how many."""
-    result = await session.exec(
+    result = session.exec(
         update(OutboxMessage)
         .where(col(OutboxMessage.status) == Status.SENDING, col(OutboxMessage.claimed_at) < older_than)
         .values(status=Status.PENDING, claimed_at=None, last_error=RECOVERED)
@@ -236,18 +233,18 @@ async def recover_in_flight(session: AsyncSession, older_than: datetime) -> int:
     return result.rowcount
 
 
-async def next_due(session: AsyncSession) -> datetime | None:
+def next_due(session: Session) -> datetime | None:
     """When the earliest pending row may be sent, or None when nothing is pending."""
     statement = select(func.min(OutboxMessage.not_before)).where(col(OutboxMessage.status) == Status.PENDING)
-    return (await session.exec(statement)).one()
+    return (session.exec(statement)).one()
 
 
-async def progress(session: AsyncSession, kind: str | None = None) -> dict[str, int]:
+def progress(session: Session, kind: str | None = None) -> dict[str, int]:
     """How many rows of one kind (or of every kind) are in each status; every status is present."""
     statement = select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
     if kind is not None:
         statement = statement.where(col(OutboxMessage.kind) == kind)
     counts = {status.value: 0 for status in Status}
-    for status, count in await session.exec(statement):
+    for status, count in session.exec(statement):
         counts[status] = count
     return counts

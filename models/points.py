@@ -8,8 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, func, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, SQLModel, col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from config import Limits, PointsRule
 from models import audit
@@ -63,27 +62,27 @@ class AwardResult:
     amount: int
 
 
-async def _existing(session: AsyncSession, idem_key: str) -> LedgerEntry | None:
-    return (await session.exec(select(LedgerEntry).where(LedgerEntry.idem_key == idem_key))).first()
+def _existing(session: Session, idem_key: str) -> LedgerEntry | None:
+    return (session.exec(select(LedgerEntry).where(LedgerEntry.idem_key == idem_key))).first()
 
 
-async def _reserve_cap(session: AsyncSession, member_id: int, rule: PointsRule, day: date, amount: int) -> int:
+def _reserve_cap(session: Session, member_id: int, rule: PointsRule, day: date, amount: int) -> int:
     """Take up to `amount` from today's cap by compare-and-set; returns what was granted (maybe 0)."""
     for _ in range(CAP_RETRIES):
-        row = await session.get(DailyTotal, (member_id, rule.name, day), populate_existing=True)
+        row = session.get(DailyTotal, (member_id, rule.name, day), populate_existing=True)
         old = row.total if row is not None else 0
         granted = min(amount, rule.daily_cap - old)
         if granted <= 0:
             return 0
         if row is None:
             try:
-                async with session.begin_nested():
+                with session.begin_nested():
                     session.add(DailyTotal(member_id=member_id, rule=rule.name, day=day, total=granted))
-                    await session.flush()
+                    session.flush()
                 return granted
             except IntegrityError:
                 continue
-        result = await session.exec(
+        result = session.exec(
             update(DailyTotal)
             .where(
                 col(DailyTotal.member_id) == member_id,
@@ -99,8 +98,8 @@ async def _reserve_cap(session: AsyncSession, member_id: int, rule: PointsRule, 
     return 0
 
 
-async def _move(
-    session: AsyncSession,
+def _move(
+    session: Session,
     member_id: int,
     delta: int,
     rule: str,
@@ -121,8 +120,8 @@ async def _move(
             day=day,
         )
     )
-    await session.flush()
-    result = await session.exec(
+    session.flush()
+    result = session.exec(
         update(Member)
         .where(col(Member.id) == member_id, col(Member.balance) + delta >= 0)
         .values(balance=col(Member.balance) + delta)
@@ -131,13 +130,13 @@ async def _move(
     )
     balance = result.scalar_one_or_none()
     if balance is None:
-        current = await balance_of(session, member_id)
+        current = balance_of(session, member_id)
         raise InsufficientPoints(balance=current, cost=-delta)
     return balance
 
 
-async def award(
-    session: AsyncSession,
+def award(
+    session: Session,
     member_id: int,
     rule: PointsRule,
     idem_key: str,
@@ -154,44 +153,44 @@ async def award(
     wanted = rule.amount if amount is None else amount
     if wanted <= 0:
         raise ValueError("an award must be positive")
-    if await _existing(session, idem_key) is not None:
+    if _existing(session, idem_key) is not None:
         return AwardResult(Outcome.DUPLICATE, 0)
     try:
-        async with session.begin_nested():
+        with session.begin_nested():
             granted = wanted
             if rule.daily_cap:
-                granted = await _reserve_cap(session, member_id, rule, day, wanted)
+                granted = _reserve_cap(session, member_id, rule, day, wanted)
                 if granted == 0:
                     return AwardResult(Outcome.CAPPED, 0)
-            await _move(session, member_id, granted, rule.name, idem_key, day, reason, actor_telegram_id)
+            _move(session, member_id, granted, rule.name, idem_key, day, reason, actor_telegram_id)
     except IntegrityError:
         # The same key committed by a concurrent transaction: already paid.
         return AwardResult(Outcome.DUPLICATE, 0)
     return AwardResult(Outcome.AWARDED, granted)
 
 
-async def spend(
-    session: AsyncSession, member_id: int, amount: int, idem_key: str, day: date, reason: str, rule: str = "spend"
+def spend(
+    session: Session, member_id: int, amount: int, idem_key: str, day: date, reason: str, rule: str = "spend"
 ) -> int:
     """Take points for something bought; returns the new balance. Same key twice charges once."""
     if amount <= 0:
         raise ValueError("a spend must be positive")
-    if await _existing(session, idem_key) is not None:
-        return await balance_of(session, member_id)
-    return await _move(session, member_id, -amount, rule, idem_key, day, reason, None)
+    if _existing(session, idem_key) is not None:
+        return balance_of(session, member_id)
+    return _move(session, member_id, -amount, rule, idem_key, day, reason, None)
 
 
-async def refund(session: AsyncSession, member_id: int, amount: int, idem_key: str, day: date, reason: str) -> int:
+def refund(session: Session, member_id: int, amount: int, idem_key: str, day: date, reason: str) -> int:
     """Give back points taken by spend() (cancelled claim, lost lottery); same key twice refunds once."""
     if amount <= 0:
         raise ValueError("a refund must be positive")
-    if await _existing(session, idem_key) is not None:
-        return await balance_of(session, member_id)
-    return await _move(session, member_id, amount, "refund", idem_key, day, reason, None)
+    if _existing(session, idem_key) is not None:
+        return balance_of(session, member_id)
+    return _move(session, member_id, amount, "refund", idem_key, day, reason, None)
 
 
-async def adjust_by_cadre(
-    session: AsyncSession,
+def adjust_by_cadre(
+    session: Session,
     actor: Actor,
     target: Member,
     amount: int,
@@ -212,28 +211,26 @@ async def adjust_by_cadre(
         raise BadInput("reason_too_long", max=limits.reason_max_length)
     if amount == 0 or abs(amount) > limits.grant_max_amount:
         raise BadInput("amount_out_of_range", max=limits.grant_max_amount)
-    if await _existing(session, idem_key) is not None:
-        return await balance_of(session, target.id)
+    if _existing(session, idem_key) is not None:
+        return balance_of(session, target.id)
     rule = GRANT_RULE if amount > 0 else DEDUCT_RULE
-    balance = await _move(session, target.id, amount, rule, idem_key, day, reason, actor.telegram_id)
-    await audit.record(
-        session, actor.telegram_id, "grant" if amount > 0 else "deduct", f"member:{target.id}", amount=amount
-    )
+    balance = _move(session, target.id, amount, rule, idem_key, day, reason, actor.telegram_id)
+    audit.record(session, actor.telegram_id, "grant" if amount > 0 else "deduct", f"member:{target.id}", amount=amount)
     return balance
 
 
-async def balance_of(session: AsyncSession, member_id: int) -> int:
+def balance_of(session: Session, member_id: int) -> int:
     """The member's current balance."""
-    result = await session.exec(select(Member.balance).where(Member.id == member_id))
+    result = session.exec(select(Member.balance).where(Member.id == member_id))
     return result.one()
 
 
-async def history(session: AsyncSession, member_id: int, page: int, page_size: int) -> tuple[list[LedgerEntry], int]:
+def history(session: Session, member_id: int, page: int, page_size: int) -> tuple[list[LedgerEntry], int]:
     """One page of the member's ledger, newest first, and the number of pages."""
-    total = (await session.exec(select(func.count()).where(LedgerEntry.member_id == member_id))).one()
+    total = (session.exec(select(func.count()).where(LedgerEntry.member_id == member_id))).one()
     pages = max(1, -(-total // page_size))
     page = min(max(page, 0), pages - 1)
-    rows = await session.exec(
+    rows = session.exec(
         select(LedgerEntry)
         .where(LedgerEntry.member_id == member_id)
         .order_by(col(LedgerEntry.id).desc())
@@ -251,10 +248,10 @@ class RankRow:
     earned: int
 
 
-async def monthly_ranking(session: AsyncSession, unit_code: str, month_start: date, size: int) -> list[RankRow]:
+def monthly_ranking(session: Session, unit_code: str, month_start: date, size: int) -> list[RankRow]:
     """This month's top earners in a unit; members who opted out are left out."""
     earned = func.sum(LedgerEntry.delta).label("earned")
-    rows = await session.exec(
+    rows = session.exec(
         select(Member.id, Member.name, earned)
         .join(Member, col(Member.id) == col(LedgerEntry.member_id))
         .where(
@@ -272,9 +269,9 @@ async def monthly_ranking(session: AsyncSession, unit_code: str, month_start: da
     return [RankRow(i + 1, member_id, name or "", total) for i, (member_id, name, total) in enumerate(rows)]
 
 
-async def ledger_sum(session: AsyncSession, member_id: int) -> int:
+def ledger_sum(session: Session, member_id: int) -> int:
     """Sum of the member's ledger (always equals the balance)."""
-    result = await session.exec(
+    result = session.exec(
         select(func.coalesce(func.sum(LedgerEntry.delta), 0)).where(LedgerEntry.member_id == member_id)
     )
     return int(result.one())

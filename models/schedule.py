@@ -10,8 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Field, SQLModel, col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.clock import utcnow
 
@@ -28,28 +27,28 @@ class ScheduledTask(SQLModel, table=True):
     runs: int = 0
 
 
-async def ensure_task(session: AsyncSession, name: str, kind: str, first_run_at: datetime) -> ScheduledTask:
+def ensure_task(session: Session, name: str, kind: str, first_run_at: datetime) -> ScheduledTask:
     """Create the task row if it does not exist; an existing row keeps its schedule."""
-    task = await session.get(ScheduledTask, name)
+    task = session.get(ScheduledTask, name)
     if task is None:
         task = ScheduledTask(name=name, kind=kind, next_run_at=first_run_at)
         session.add(task)
-        await session.flush()
+        session.flush()
     return task
 
 
-async def due_tasks(session: AsyncSession, now: datetime | None = None) -> list[ScheduledTask]:
+def due_tasks(session: Session, now: datetime | None = None) -> list[ScheduledTask]:
     """Tasks whose time has come, earliest first."""
     now = now or utcnow()
-    rows = await session.exec(
+    rows = session.exec(
         select(ScheduledTask).where(col(ScheduledTask.next_run_at) <= now).order_by(col(ScheduledTask.next_run_at))
     )
     return list(rows)
 
 
-async def claim_run(session: AsyncSession, name: str, seen_next_run_at: datetime, next_run_at: datetime) -> bool:
+def claim_run(session: Session, name: str, seen_next_run_at: datetime, next_run_at: datetime) -> bool:
     """Move the task to its next time, only if nobody else did first (one runner per due time)."""
-    result = await session.exec(
+    result = session.exec(
         update(ScheduledTask)
         .where(col(ScheduledTask.name) == name, col(ScheduledTask.next_run_at) == seen_next_run_at)
         .values(next_run_at=next_run_at)
@@ -58,9 +57,9 @@ async def claim_run(session: AsyncSession, name: str, seen_next_run_at: datetime
     return result.rowcount == 1
 
 
-async def finish_run(session: AsyncSession, name: str, status: str, error: str = "") -> None:
+def finish_run(session: Session, name: str, status: str, error: str = "") -> None:
     """Record how a run ended."""
-    task = await session.get(ScheduledTask, name)
+    task = session.get(ScheduledTask, name)
     if task is not None:
         task.last_run_at = utcnow()
         task.last_status = status

@@ -44,8 +44,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, CheckConstraint, Index, delete, exists, func, or_, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, SQLModel, col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from models import audit, points, vouchers
 from models.clock import local_date, utcnow
@@ -543,36 +542,36 @@ def _new_seed() -> tuple[str, str]:
 # --- shared queries -------------------------------------------------------------------------------
 
 
-async def _units_of(session: AsyncSession, item_id: int) -> tuple[str, ...]:
+def _units_of(session: Session, item_id: int) -> tuple[str, ...]:
     """The units an item is offered to (empty: every unit)."""
-    rows = await session.exec(select(WelfareItemUnit.unit_code).where(WelfareItemUnit.item_id == item_id))
+    rows = session.exec(select(WelfareItemUnit.unit_code).where(WelfareItemUnit.item_id == item_id))
     return tuple(sorted(rows))
 
 
-async def known_units(session: AsyncSession) -> set[str]:
+def known_units(session: Session) -> set[str]:
     """Codes of every unit in the database."""
-    return set(await session.exec(select(UnitRow.code)))
+    return set(session.exec(select(UnitRow.code)))
 
 
-async def _lock_item(session: AsyncSession, item_id: int) -> WelfareItem | None:
+def _lock_item(session: Session, item_id: int) -> WelfareItem | None:
     """The item row, locked until the end of the transaction (PostgreSQL; SQLite has one writer anyway)."""
     query = select(WelfareItem).where(WelfareItem.id == item_id).with_for_update()
-    return (await session.exec(query.execution_options(populate_existing=True))).first()
+    return (session.exec(query.execution_options(populate_existing=True))).first()
 
 
-async def _reload_item(session: AsyncSession, item_id: int) -> WelfareItem | None:
+def _reload_item(session: Session, item_id: int) -> WelfareItem | None:
     """The item as committed now, not as first loaded in this session."""
-    return await session.get(WelfareItem, item_id, populate_existing=True)
+    return session.get(WelfareItem, item_id, populate_existing=True)
 
 
-async def _reload_claim(session: AsyncSession, claim_id: int) -> WelfareClaim | None:
+def _reload_claim(session: Session, claim_id: int) -> WelfareClaim | None:
     """The claim as committed now, not as first loaded in this session."""
-    return await session.get(WelfareClaim, claim_id, populate_existing=True)
+    return session.get(WelfareClaim, claim_id, populate_existing=True)
 
 
-async def _live_claims(session: AsyncSession, item_id: int, member_id: int) -> list[WelfareClaim]:
+def _live_claims(session: Session, item_id: int, member_id: int) -> list[WelfareClaim]:
     """The member's claims on the item that hold a slot, by slot."""
-    rows = await session.exec(
+    rows = session.exec(
         select(WelfareClaim)
         .where(
             WelfareClaim.item_id == item_id,
@@ -600,23 +599,23 @@ def _manages(actor: Actor, item: WelfareItem, units: Iterable[str]) -> bool:
     return item.owner_unit is not None and bool(units) and all(actor.can_manage(u) for u in units)
 
 
-async def _managed_item(session: AsyncSession, actor: Actor, item_id: int) -> tuple[WelfareItem, tuple[str, ...]]:
+def _managed_item(session: Session, actor: Actor, item_id: int) -> tuple[WelfareItem, tuple[str, ...]]:
     """An item and its units for a cadre who manages it; NotFound or NotAllowed otherwise."""
     actor.require_cadre()
-    item = await session.get(WelfareItem, item_id)
+    item = session.get(WelfareItem, item_id)
     if item is None:
         raise NotFound("welfare_item_unknown")
-    units = await _units_of(session, item_id)
+    units = _units_of(session, item_id)
     if not _manages(actor, item, units):
         raise NotAllowed()
     return item, units
 
 
-async def _visible_item(session: AsyncSession, member: Member, item_id: int) -> tuple[WelfareItem, tuple[str, ...]]:
+def _visible_item(session: Session, member: Member, item_id: int) -> tuple[WelfareItem, tuple[str, ...]]:
     """A published item offered to the member's unit; NotFound or NotEligible otherwise."""
     # One query for the item and its units: every claim press (most of them sold out) starts here.
     rows = (
-        await session.exec(
+        session.exec(
             select(WelfareItem, WelfareItemUnit.unit_code)
             .outerjoin(WelfareItemUnit, col(WelfareItemUnit.item_id) == col(WelfareItem.id))
             .where(WelfareItem.id == item_id)
@@ -641,12 +640,12 @@ def _check_window(item: WelfareItem, now: datetime) -> None:
         raise NotOpenYet(opens_at=item.opens_at)
 
 
-async def _recipients(session: AsyncSession, member_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+def _recipients(session: Session, member_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
     """Telegram id and language of members who can still be messaged."""
     ids = sorted(set(member_ids))
     if not ids:
         return {}
-    rows = await session.exec(
+    rows = session.exec(
         select(Member.id, Member.telegram_id, Member.language).where(
             col(Member.id).in_(ids),
             col(Member.telegram_id).is_not(None),
@@ -657,23 +656,23 @@ async def _recipients(session: AsyncSession, member_ids: Iterable[int]) -> dict[
     return {member_id: (telegram_id, language) for member_id, telegram_id, language in rows}
 
 
-async def _fresh_code(session: AsyncSession) -> str:
+def _fresh_code(session: Session) -> str:
     """A voucher code no claim has yet."""
     for _ in range(CODE_ATTEMPTS):
         code = vouchers.new_code()
-        taken = (await session.exec(select(WelfareClaim.id).where(WelfareClaim.voucher_code == code))).first()
+        taken = (session.exec(select(WelfareClaim.id).where(WelfareClaim.voucher_code == code))).first()
         if taken is None:
             return code
     raise RuntimeError("no free voucher code found")
 
 
-async def _issue_voucher(session: AsyncSession, claim_id: int, from_status: ClaimStatus) -> str | None:
+def _issue_voucher(session: Session, claim_id: int, from_status: ClaimStatus) -> str | None:
     """Turn a held claim into an active voucher; None if the claim was not in `from_status` any more."""
     for _ in range(CODE_ATTEMPTS):
-        code = await _fresh_code(session)
+        code = _fresh_code(session)
         try:
-            async with session.begin_nested():
-                result = await session.exec(
+            with session.begin_nested():
+                result = session.exec(
                     update(WelfareClaim)
                     .where(col(WelfareClaim.id) == claim_id, col(WelfareClaim.status) == from_status)
                     .values(status=ClaimStatus.ACTIVE, voucher_code=code)
@@ -687,22 +686,18 @@ async def _issue_voucher(session: AsyncSession, claim_id: int, from_status: Clai
     raise RuntimeError("no free voucher code found")
 
 
-async def _refund_claim(session: AsyncSession, claim: WelfareClaim, now: datetime, tz: ZoneInfo, title: str) -> int:
+def _refund_claim(session: Session, claim: WelfareClaim, now: datetime, tz: ZoneInfo, title: str) -> int:
     """Give back what the claim paid (once per claim, whatever path asks); returns the amount."""
     if claim.points <= 0:
         return 0
-    await points.refund(
-        session, claim.member_id, claim.points, f"welfare:refund:{claim.id}", local_date(tz, now), title
-    )
+    points.refund(session, claim.member_id, claim.points, f"welfare:refund:{claim.id}", local_date(tz, now), title)
     return claim.points
 
 
 # --- member side ----------------------------------------------------------------------------------
 
 
-async def list_catalog(
-    session: AsyncSession, member: Member, now: datetime, limit: int = CATALOG_SIZE
-) -> list[CatalogEntry]:
+def list_catalog(session: Session, member: Member, now: datetime, limit: int = CATALOG_SIZE) -> list[CatalogEntry]:
     """Items open now or upcoming that the member's unit may claim, newest first."""
     member = _require_member(member)
     now = as_utc(now)
@@ -710,7 +705,7 @@ async def list_catalog(
     offered_to_mine = exists().where(
         col(WelfareItemUnit.item_id) == col(WelfareItem.id), col(WelfareItemUnit.unit_code) == member.unit_code
     )
-    rows = await session.exec(
+    rows = session.exec(
         select(WelfareItem)
         .where(
             WelfareItem.status == ItemStatus.PUBLISHED,
@@ -725,61 +720,59 @@ async def list_catalog(
     return [CatalogEntry(item, phase_of(item, now)) for item in rows]
 
 
-async def item_card(session: AsyncSession, member: Member, item_id: int, now: datetime) -> ItemCard:
+def item_card(session: Session, member: Member, item_id: int, now: datetime) -> ItemCard:
     """One item as the member sees it: stock, phase, their own claims, whether they asked to be reminded."""
     member = _require_member(member)
     now = as_utc(now)
-    item, units = await _visible_item(session, member, item_id)
+    item, units = _visible_item(session, member, item_id)
     mine = list(
-        await session.exec(
+        session.exec(
             select(WelfareClaim)
             .where(WelfareClaim.item_id == item_id, WelfareClaim.member_id == member.id)
             .order_by(col(WelfareClaim.id).desc())
         )
     )
     taken = (
-        await session.exec(
-            select(func.count()).where(WelfareClaim.item_id == item_id, col(WelfareClaim.status).in_(LIVE))
-        )
+        session.exec(select(func.count()).where(WelfareClaim.item_id == item_id, col(WelfareClaim.status).in_(LIVE)))
     ).one()
     used = {c.seq for c in mine if c.status in LIVE}
     free = [s for s in range(1, item.per_member_limit + 1) if s not in used]
-    reminded = await session.get(WelfareReminder, (item_id, member.id)) is not None
-    balance = await points.balance_of(session, member.id)
+    reminded = session.get(WelfareReminder, (item_id, member.id)) is not None
+    balance = points.balance_of(session, member.id)
     return ItemCard(item, units, phase_of(item, now), mine, int(taken), free[0] if free else None, reminded, balance)
 
 
-async def claim_precheck(session: AsyncSession, member: Member, item_id: int, now: datetime) -> WelfareItem:
+def claim_precheck(session: Session, member: Member, item_id: int, now: datetime) -> WelfareItem:
     """Cheap read-only check that a claim could succeed; raises the error the write path would raise."""
     member = _require_member(member)
     now = as_utc(now)
-    item, _units = await _visible_item(session, member, item_id)
+    item, _units = _visible_item(session, member, item_id)
     _check_window(item, now)
     if item.mode in STOCK_MODES and item.stock == 0:
         raise SoldOut()
-    if len(await _live_claims(session, item_id, member.id)) >= item.per_member_limit:
+    if len(_live_claims(session, item_id, member.id)) >= item.per_member_limit:
         raise LimitReached(limit=item.per_member_limit)
-    balance = await points.balance_of(session, member.id)
+    balance = points.balance_of(session, member.id)
     if balance < item.cost:
         raise InsufficientPoints(balance=balance, cost=item.cost)
     return item
 
 
-async def _raise_unavailable(session: AsyncSession, item_id: int, now: datetime) -> None:
+def _raise_unavailable(session: Session, item_id: int, now: datetime) -> None:
     """The guarded UPDATE matched nothing: say why."""
-    item = await _reload_item(session, item_id)
+    item = _reload_item(session, item_id)
     if item is None:
         raise NotFound("welfare_item_unknown")
     _check_window(item, now)
     raise SoldOut()
 
 
-async def _insert_claim(
-    session: AsyncSession, item: WelfareItem, member_id: int, seq: int, status: ClaimStatus, now: datetime
+def _insert_claim(
+    session: Session, item: WelfareItem, member_id: int, seq: int, status: ClaimStatus, now: datetime
 ) -> WelfareClaim:
     """Insert the claim in a savepoint; the partial unique index refuses a second live claim on the slot."""
     for _ in range(CODE_ATTEMPTS):
-        code = await _fresh_code(session) if status == ClaimStatus.ACTIVE else None
+        code = _fresh_code(session) if status == ClaimStatus.ACTIVE else None
         claim = WelfareClaim(
             item_id=item.id,
             member_id=member_id,
@@ -790,19 +783,19 @@ async def _insert_claim(
             created_at=now,
         )
         try:
-            async with session.begin_nested():
+            with session.begin_nested():
                 session.add(claim)
-                await session.flush()
+                session.flush()
         except IntegrityError:
-            if any(c.seq == seq for c in await _live_claims(session, item.id, member_id)):
+            if any(c.seq == seq for c in _live_claims(session, item.id, member_id)):
                 raise LimitReached(limit=item.per_member_limit) from None
             continue  # a voucher code taken concurrently: draw another
         return claim
     raise RuntimeError("no free voucher code found")
 
 
-async def _take(
-    session: AsyncSession,
+def _take(
+    session: Session,
     member: Member,
     item_id: int,
     now: datetime,
@@ -813,17 +806,17 @@ async def _take(
     """The one claim path of every mode: lock and check the item, take a slot, stock and points."""
     member = _require_member(member)
     now = as_utc(now)
-    item, _units = await _visible_item(session, member, item_id)
+    item, _units = _visible_item(session, member, item_id)
     if expected_mode is not None and item.mode != expected_mode:
         raise DomainError("welfare_wrong_mode")
     limit = item.per_member_limit
     if seq is not None:
         if not 1 <= seq <= limit:
             raise DomainError("button_expired")
-        same = [c for c in await _live_claims(session, item_id, member.id) if c.seq == seq]
+        same = [c for c in _live_claims(session, item_id, member.id) if c.seq == seq]
         if same:
             # A double click, a repeated update or a second device: the slot is already ours.
-            return ClaimResult(same[0], False, await points.balance_of(session, member.id), item.stock)
+            return ClaimResult(same[0], False, points.balance_of(session, member.id), item.stock)
     consumes = item.mode in STOCK_MODES
     # Lock the item row; the same statement checks the window and that stock is left.
     guard = update(WelfareItem).where(
@@ -836,29 +829,29 @@ async def _take(
     )
     if consumes:
         guard = guard.where(or_(col(WelfareItem.stock).is_(None), col(WelfareItem.stock) > 0))
-    locked = await session.exec(
+    locked = session.exec(
         guard.values(stock=col(WelfareItem.stock))
         .returning(col(WelfareItem.id))
         .execution_options(synchronize_session=False)
     )
     if locked.first() is None:
-        await _raise_unavailable(session, item_id, now)
+        _raise_unavailable(session, item_id, now)
     # What a cadre saved just before the lock was ours (cost, limit) counts, not what we read before it.
-    item = await _reload_item(session, item_id)
+    item = _reload_item(session, item_id)
     assert item is not None
     limit = item.per_member_limit
-    used = {c.seq: c for c in await _live_claims(session, item_id, member.id)}
+    used = {c.seq: c for c in _live_claims(session, item_id, member.id)}
     if seq is None:
         free = [s for s in range(1, limit + 1) if s not in used]
         if not free:
             raise LimitReached(limit=limit)
         seq = free[0]
     elif seq in used:
-        return ClaimResult(used[seq], False, await points.balance_of(session, member.id), item.stock)
-    new_claim = await _insert_claim(session, item, member.id, seq, FIRST_STATUS[Mode(item.mode)], now)
+        return ClaimResult(used[seq], False, points.balance_of(session, member.id), item.stock)
+    new_claim = _insert_claim(session, item, member.id, seq, FIRST_STATUS[Mode(item.mode)], now)
     stock_left = item.stock
     if consumes:
-        taken = await session.exec(
+        taken = session.exec(
             update(WelfareItem)
             .where(
                 col(WelfareItem.id) == item_id,
@@ -873,63 +866,57 @@ async def _take(
             raise SoldOut()
         stock_left = row[0]
     if item.cost > 0:
-        balance = await points.spend(
+        balance = points.spend(
             session, member.id, item.cost, f"welfare:claim:{new_claim.id}", local_date(tz, now), item.title
         )
     else:
-        balance = await points.balance_of(session, member.id)
+        balance = points.balance_of(session, member.id)
     return ClaimResult(new_claim, True, balance, stock_left)
 
 
-async def claim(
-    session: AsyncSession, member: Member, item_id: int, now: datetime, tz: ZoneInfo, seq: int | None = None
+def claim(
+    session: Session, member: Member, item_id: int, now: datetime, tz: ZoneInfo, seq: int | None = None
 ) -> ClaimResult:
     """Claim, apply or join, whatever the item's mode; `seq` (from the button) makes repeats harmless."""
-    return await _take(session, member, item_id, now, tz, seq, None)
+    return _take(session, member, item_id, now, tz, seq, None)
 
 
-async def claim_first_come(
-    session: AsyncSession, member: Member, item_id: int, now: datetime, tz: ZoneInfo, seq: int | None = None
+def claim_first_come(
+    session: Session, member: Member, item_id: int, now: datetime, tz: ZoneInfo, seq: int | None = None
 ) -> ClaimResult:
     """Grab one of a first-come item's stock: voucher now, points spent, stock down by one, all at once."""
-    return await _take(session, member, item_id, now, tz, seq, Mode.FIRST_COME)
+    return _take(session, member, item_id, now, tz, seq, Mode.FIRST_COME)
 
 
-async def apply_lottery(
-    session: AsyncSession, member: Member, item_id: int, now: datetime, tz: ZoneInfo
-) -> ClaimResult:
+def apply_lottery(session: Session, member: Member, item_id: int, now: datetime, tz: ZoneInfo) -> ClaimResult:
     """Apply for a lottery: points are held until the draw (refunded if not drawn)."""
-    return await _take(session, member, item_id, now, tz, 1, Mode.LOTTERY)
+    return _take(session, member, item_id, now, tz, 1, Mode.LOTTERY)
 
 
-async def claim_universal(
-    session: AsyncSession, member: Member, item_id: int, now: datetime, tz: ZoneInfo
-) -> ClaimResult:
+def claim_universal(session: Session, member: Member, item_id: int, now: datetime, tz: ZoneInfo) -> ClaimResult:
     """Claim a universal item (one per member, within the optional total cap)."""
-    return await _take(session, member, item_id, now, tz, 1, Mode.UNIVERSAL)
+    return _take(session, member, item_id, now, tz, 1, Mode.UNIVERSAL)
 
 
-async def join_group_buy(
-    session: AsyncSession, member: Member, item_id: int, now: datetime, tz: ZoneInfo
-) -> ClaimResult:
+def join_group_buy(session: Session, member: Member, item_id: int, now: datetime, tz: ZoneInfo) -> ClaimResult:
     """Join a group-buy deal: points are held until the deadline."""
-    return await _take(session, member, item_id, now, tz, 1, Mode.GROUP_BUY)
+    return _take(session, member, item_id, now, tz, 1, Mode.GROUP_BUY)
 
 
-async def _cancel(
-    session: AsyncSession, member: Member, claim_id: int, now: datetime, tz: ZoneInfo, expected_mode: Mode | None
+def _cancel(
+    session: Session, member: Member, claim_id: int, now: datetime, tz: ZoneInfo, expected_mode: Mode | None
 ) -> CancelResult:
     """Cancel the member's claim (withdraw while held, or an unredeemed voucher) and refund it."""
     member = _require_member(member)
     now = as_utc(now)
-    found = await session.get(WelfareClaim, claim_id)
+    found = session.get(WelfareClaim, claim_id)
     if found is None or found.member_id != member.id:
         raise NotFound("welfare_claim_unknown")
-    item = await _lock_item(session, found.item_id)
+    item = _lock_item(session, found.item_id)
     assert item is not None  # a claim always has its item
     if expected_mode is not None and item.mode != expected_mode:
         raise DomainError("welfare_wrong_mode")
-    current = await _reload_claim(session, claim_id)
+    current = _reload_claim(session, claim_id)
     assert current is not None
     status = ClaimStatus(current.status)
     if status in (ClaimStatus.APPLIED, ClaimStatus.JOINED):
@@ -942,7 +929,7 @@ async def _cancel(
         give_back_stock = item.mode in (Mode.FIRST_COME, Mode.UNIVERSAL)
     else:
         raise DomainError("welfare_not_cancellable", status=status.value)
-    done = await session.exec(
+    done = session.exec(
         update(WelfareClaim)
         .where(col(WelfareClaim.id) == claim_id, col(WelfareClaim.status) == status)
         .values(status=ClaimStatus.CANCELLED, cancelled_at=now)
@@ -951,32 +938,30 @@ async def _cancel(
     )
     if done.first() is None:
         # Redeemed (or expired) by someone else in the meantime: exactly one of the two wins.
-        latest = await _reload_claim(session, claim_id)
+        latest = _reload_claim(session, claim_id)
         raise DomainError("welfare_not_cancellable", status=latest.status if latest else "cancelled")
     if give_back_stock:
-        await session.exec(
+        session.exec(
             update(WelfareItem)
             .where(col(WelfareItem.id) == item.id, col(WelfareItem.stock).is_not(None))
             .values(stock=col(WelfareItem.stock) + 1)
             .execution_options(synchronize_session=False)
         )
-    refunded = await _refund_claim(session, current, now, tz, item.title)
-    balance = await points.balance_of(session, member.id)
-    return CancelResult(await _reload_claim(session, claim_id), refunded, balance)
+    refunded = _refund_claim(session, current, now, tz, item.title)
+    balance = points.balance_of(session, member.id)
+    return CancelResult(_reload_claim(session, claim_id), refunded, balance)
 
 
-async def cancel_claim(
-    session: AsyncSession, member: Member, claim_id: int, now: datetime, tz: ZoneInfo
-) -> CancelResult:
+def cancel_claim(session: Session, member: Member, claim_id: int, now: datetime, tz: ZoneInfo) -> CancelResult:
     """Cancel one's own unredeemed claim (or open application): points and stock come back at once."""
-    return await _cancel(session, member, claim_id, now, tz, None)
+    return _cancel(session, member, claim_id, now, tz, None)
 
 
-async def _held_claim(session: AsyncSession, member: Member, item_id: int, status: ClaimStatus) -> int:
+def _held_claim(session: Session, member: Member, item_id: int, status: ClaimStatus) -> int:
     """The id of the member's claim on the item in `status`; NotFound if none."""
     member = _require_member(member)
     row = (
-        await session.exec(
+        session.exec(
             select(WelfareClaim.id).where(
                 WelfareClaim.item_id == item_id, WelfareClaim.member_id == member.id, WelfareClaim.status == status
             )
@@ -987,25 +972,21 @@ async def _held_claim(session: AsyncSession, member: Member, item_id: int, statu
     return row
 
 
-async def withdraw_application(
-    session: AsyncSession, member: Member, item_id: int, now: datetime, tz: ZoneInfo
-) -> CancelResult:
+def withdraw_application(session: Session, member: Member, item_id: int, now: datetime, tz: ZoneInfo) -> CancelResult:
     """Take back a lottery application before the window closes; the held points come back."""
-    claim_id = await _held_claim(session, member, item_id, ClaimStatus.APPLIED)
-    return await _cancel(session, member, claim_id, now, tz, Mode.LOTTERY)
+    claim_id = _held_claim(session, member, item_id, ClaimStatus.APPLIED)
+    return _cancel(session, member, claim_id, now, tz, Mode.LOTTERY)
 
 
-async def leave_group_buy(
-    session: AsyncSession, member: Member, item_id: int, now: datetime, tz: ZoneInfo
-) -> CancelResult:
+def leave_group_buy(session: Session, member: Member, item_id: int, now: datetime, tz: ZoneInfo) -> CancelResult:
     """Leave a group-buy before the deadline; the held points and the place come back."""
-    claim_id = await _held_claim(session, member, item_id, ClaimStatus.JOINED)
-    return await _cancel(session, member, claim_id, now, tz, Mode.GROUP_BUY)
+    claim_id = _held_claim(session, member, item_id, ClaimStatus.JOINED)
+    return _cancel(session, member, claim_id, now, tz, Mode.GROUP_BUY)
 
 
-async def my_claims(session: AsyncSession, member_id: int, limit: int = CATALOG_SIZE) -> list[MyClaim]:
+def my_claims(session: Session, member_id: int, limit: int = CATALOG_SIZE) -> list[MyClaim]:
     """The member's claims with their items, newest first."""
-    rows = await session.exec(
+    rows = session.exec(
         select(WelfareClaim, WelfareItem)
         .join(WelfareItem, col(WelfareItem.id) == col(WelfareClaim.item_id))
         .where(WelfareClaim.member_id == member_id)
@@ -1015,33 +996,33 @@ async def my_claims(session: AsyncSession, member_id: int, limit: int = CATALOG_
     return [MyClaim(c, i) for c, i in rows]
 
 
-async def my_voucher(session: AsyncSession, member: Member, claim_id: int) -> MyClaim:
+def my_voucher(session: Session, member: Member, claim_id: int) -> MyClaim:
     """One of the member's own vouchers (to show its code and QR); NotFound for anyone else's."""
     member = _require_member(member)
-    found = await session.get(WelfareClaim, claim_id)
+    found = session.get(WelfareClaim, claim_id)
     if found is None or found.member_id != member.id or found.voucher_code is None:
         raise NotFound("welfare_claim_unknown")
-    item = await session.get(WelfareItem, found.item_id)
+    item = session.get(WelfareItem, found.item_id)
     assert item is not None
     return MyClaim(found, item)
 
 
-async def remind_me(session: AsyncSession, member: Member, item_id: int, now: datetime) -> bool:
+def remind_me(session: Session, member: Member, item_id: int, now: datetime) -> bool:
     """Ask for a message when an upcoming item opens; True if newly asked, False if asked before."""
     member = _require_member(member)
     now = as_utc(now)
-    item, _units = await _visible_item(session, member, item_id)
+    item, _units = _visible_item(session, member, item_id)
     phase = phase_of(item, now)
     if phase == Phase.OPEN:
         raise DomainError("welfare_already_open")
     if phase != Phase.UPCOMING:
         raise WindowClosed(closes_at=item.closes_at)
-    if await session.get(WelfareReminder, (item_id, member.id)) is not None:
+    if session.get(WelfareReminder, (item_id, member.id)) is not None:
         return False
     try:
-        async with session.begin_nested():
+        with session.begin_nested():
             session.add(WelfareReminder(item_id=item_id, member_id=member.id, created_at=now))
-            await session.flush()
+            session.flush()
     except IntegrityError:
         return False  # a second device asked at the same moment
     return True
@@ -1063,8 +1044,8 @@ def _owner_for(actor: Actor, draft: ItemDraft) -> str | None:
     return owner
 
 
-async def store_item(
-    session: AsyncSession,
+def store_item(
+    session: Session,
     draft: ItemDraft,
     owner_unit: str | None,
     created_by_telegram_id: int,
@@ -1095,33 +1076,31 @@ async def store_item(
     if status == ItemStatus.PUBLISHED and draft.mode == Mode.LOTTERY:
         item.seed, item.seed_hash = _new_seed()
     session.add(item)
-    await session.flush()
+    session.flush()
     for unit in draft.units:
         session.add(WelfareItemUnit(item_id=item.id, unit_code=unit))
-    await session.flush()
+    session.flush()
     return item
 
 
-async def create_item(session: AsyncSession, actor: Actor, draft: ItemDraft, now: datetime) -> WelfareItem:
+def create_item(session: Session, actor: Actor, draft: ItemDraft, now: datetime) -> WelfareItem:
     """A cadre creates an item as a draft (kept in the database until published)."""
     now = as_utc(now)
     draft = normalize_draft(draft)
     owner = _owner_for(actor, draft)
-    problems = check_draft(replace(draft, owner_unit=owner), await known_units(session))
+    problems = check_draft(replace(draft, owner_unit=owner), known_units(session))
     if problems:
         raise invalid_item(problems[0])
-    item = await store_item(session, draft, owner, actor.telegram_id, now, ItemStatus.DRAFT)
-    await audit.record(session, actor.telegram_id, "welfare_create", f"welfare:{item.id}", mode=item.mode)
+    item = store_item(session, draft, owner, actor.telegram_id, now, ItemStatus.DRAFT)
+    audit.record(session, actor.telegram_id, "welfare_create", f"welfare:{item.id}", mode=item.mode)
     return item
 
 
-async def update_item(
-    session: AsyncSession, actor: Actor, item_id: int, draft: ItemDraft, now: datetime
-) -> WelfareItem:
+def update_item(session: Session, actor: Actor, item_id: int, draft: ItemDraft, now: datetime) -> WelfareItem:
     """Edit an item the cadre manages: a draft any time, a published item only before it opens."""
     now = as_utc(now)
-    await _managed_item(session, actor, item_id)
-    item = await _lock_item(session, item_id)
+    _managed_item(session, actor, item_id)
+    item = _lock_item(session, item_id)
     assert item is not None
     if item.status in (ItemStatus.CLOSED, ItemStatus.CANCELLED):
         raise DomainError("welfare_item_ended")
@@ -1129,7 +1108,7 @@ async def update_item(
         raise DomainError("welfare_item_started", opens_at=item.opens_at)
     draft = normalize_draft(draft)
     owner = _owner_for(actor, draft)
-    problems = check_draft(replace(draft, owner_unit=owner), await known_units(session))
+    problems = check_draft(replace(draft, owner_unit=owner), known_units(session))
     if not problems and item.status == ItemStatus.PUBLISHED and draft.closes_at <= now:
         problems.append(("closes_at", "in_past", ""))
     if problems:
@@ -1155,19 +1134,19 @@ async def update_item(
         item.seed, item.seed_hash = _new_seed()
     elif item.mode != Mode.LOTTERY:
         item.seed = item.seed_hash = None
-    await session.exec(delete(WelfareItemUnit).where(col(WelfareItemUnit.item_id) == item_id))
+    session.exec(delete(WelfareItemUnit).where(col(WelfareItemUnit.item_id) == item_id))
     for unit in draft.units:
         session.add(WelfareItemUnit(item_id=item_id, unit_code=unit))
-    await session.flush()
-    await audit.record(session, actor.telegram_id, "welfare_update", f"welfare:{item_id}")
+    session.flush()
+    audit.record(session, actor.telegram_id, "welfare_update", f"welfare:{item_id}")
     return item
 
 
-async def publish(session: AsyncSession, actor: Actor, item_id: int, now: datetime) -> WelfareItem:
+def publish(session: Session, actor: Actor, item_id: int, now: datetime) -> WelfareItem:
     """Publish a draft; a lottery gets its secret seed now, and its hash goes on the card."""
     now = as_utc(now)
-    await _managed_item(session, actor, item_id)
-    item = await _lock_item(session, item_id)
+    _managed_item(session, actor, item_id)
+    item = _lock_item(session, item_id)
     assert item is not None
     if item.status != ItemStatus.DRAFT:
         raise DomainError("welfare_not_draft")
@@ -1177,16 +1156,16 @@ async def publish(session: AsyncSession, actor: Actor, item_id: int, now: dateti
     item.updated_at = now
     if item.mode == Mode.LOTTERY:
         item.seed, item.seed_hash = _new_seed()
-    await session.flush()
-    await audit.record(session, actor.telegram_id, "welfare_publish", f"welfare:{item_id}")
+    session.flush()
+    audit.record(session, actor.telegram_id, "welfare_publish", f"welfare:{item_id}")
     return item
 
 
-async def close_early(session: AsyncSession, actor: Actor, item_id: int, now: datetime) -> WelfareItem:
+def close_early(session: Session, actor: Actor, item_id: int, now: datetime) -> WelfareItem:
     """End an item now: a draft or not-yet-open item is cancelled, an open one closed (draw/settle follow)."""
     now = as_utc(now)
-    await _managed_item(session, actor, item_id)
-    item = await _lock_item(session, item_id)
+    _managed_item(session, actor, item_id)
+    item = _lock_item(session, item_id)
     assert item is not None
     phase = phase_of(item, now)
     if phase in (Phase.DRAFT, Phase.UPCOMING):
@@ -1196,18 +1175,18 @@ async def close_early(session: AsyncSession, actor: Actor, item_id: int, now: da
     else:
         raise DomainError("welfare_item_ended")
     item.updated_at = now
-    await session.flush()
-    await audit.record(session, actor.telegram_id, "welfare_close", f"welfare:{item_id}", status=item.status)
+    session.flush()
+    audit.record(session, actor.telegram_id, "welfare_close", f"welfare:{item_id}", status=item.status)
     return item
 
 
-async def managed_item(session: AsyncSession, actor: Actor, item_id: int) -> tuple[WelfareItem, tuple[str, ...]]:
+def managed_item(session: Session, actor: Actor, item_id: int) -> tuple[WelfareItem, tuple[str, ...]]:
     """An item and its units, for a cadre who manages it (NotAllowed otherwise)."""
-    return await _managed_item(session, actor, item_id)
+    return _managed_item(session, actor, item_id)
 
 
-async def list_managed(
-    session: AsyncSession, actor: Actor, now: datetime, include_ended: bool = False, limit: int = CATALOG_SIZE
+def list_managed(
+    session: Session, actor: Actor, now: datetime, include_ended: bool = False, limit: int = CATALOG_SIZE
 ) -> list[CatalogEntry]:
     """Items this cadre manages (drafts included), newest first."""
     actor.require_cadre()
@@ -1219,25 +1198,23 @@ async def list_managed(
         query = query.where(
             col(WelfareItem.status).in_([ItemStatus.DRAFT, ItemStatus.PUBLISHED]), col(WelfareItem.closes_at) > now
         )
-    rows = list(await session.exec(query.order_by(col(WelfareItem.id).desc()).limit(limit)))
+    rows = list(session.exec(query.order_by(col(WelfareItem.id).desc()).limit(limit)))
     entries = []
     for item in rows:
-        if actor.is_bureau or _manages(actor, item, await _units_of(session, item.id)):
+        if actor.is_bureau or _manages(actor, item, _units_of(session, item.id)):
             entries.append(CatalogEntry(item, phase_of(item, now)))
     return entries
 
 
-async def item_claims(
-    session: AsyncSession, actor: Actor, item_id: int, limit: int = 50, offset: int = 0
-) -> ItemClaims:
+def item_claims(session: Session, actor: Actor, item_id: int, limit: int = 50, offset: int = 0) -> ItemClaims:
     """For the managing cadre: counts per claim status, stock, reminders and a page of claims."""
-    item, units = await _managed_item(session, actor, item_id)
-    counted = await session.exec(
+    item, units = _managed_item(session, actor, item_id)
+    counted = session.exec(
         select(WelfareClaim.status, func.count()).where(WelfareClaim.item_id == item_id).group_by(WelfareClaim.status)
     )
     counts = {str(status): int(n) for status, n in counted}
-    reminders = (await session.exec(select(func.count()).where(WelfareReminder.item_id == item_id))).one()
-    rows = await session.exec(
+    reminders = (session.exec(select(func.count()).where(WelfareReminder.item_id == item_id))).one()
+    rows = session.exec(
         select(WelfareClaim, Member.name, Member.unit_code)
         .join(Member, col(Member.id) == col(WelfareClaim.member_id))
         .where(WelfareClaim.item_id == item_id)
@@ -1252,27 +1229,25 @@ async def item_claims(
     return ItemClaims(item, units, counts, claim_rows, int(reminders))
 
 
-async def _name_of_telegram_user(session: AsyncSession, telegram_id: int | None) -> str:
+def _name_of_telegram_user(session: Session, telegram_id: int | None) -> str:
     """A cadre's name for 'redeemed by' (their Telegram id when unknown)."""
     if telegram_id is None:
         return ""
-    name = (await session.exec(select(Member.name).where(Member.telegram_id == telegram_id))).first()
+    name = (session.exec(select(Member.name).where(Member.telegram_id == telegram_id))).first()
     return name or str(telegram_id)
 
 
-async def _voucher_for_cadre(
-    session: AsyncSession, actor: Actor, code: str
-) -> tuple[WelfareClaim, Member, WelfareItem]:
+def _voucher_for_cadre(session: Session, actor: Actor, code: str) -> tuple[WelfareClaim, Member, WelfareItem]:
     """The voucher with this code, if this cadre may redeem it (claimant's or item's unit, or the bureau)."""
     actor.require_cadre()
     canonical = vouchers.normalize_code(code)
     found = None
     if canonical is not None:
-        found = (await session.exec(select(WelfareClaim).where(WelfareClaim.voucher_code == canonical))).first()
+        found = (session.exec(select(WelfareClaim).where(WelfareClaim.voucher_code == canonical))).first()
     if found is None:
         raise NotFound("welfare_voucher_unknown", code=code.strip()[:20])
-    claimant = await session.get(Member, found.member_id)
-    item = await session.get(WelfareItem, found.item_id)
+    claimant = session.get(Member, found.member_id)
+    item = session.get(WelfareItem, found.item_id)
     assert claimant is not None and item is not None
     owner_cadre = item.owner_unit is not None and actor.can_manage(item.owner_unit)
     if not (actor.can_manage(claimant.unit_code) or owner_cadre):
@@ -1280,46 +1255,46 @@ async def _voucher_for_cadre(
     return found, claimant, item
 
 
-async def voucher_for_redeem(session: AsyncSession, actor: Actor, code: str) -> RedeemResult:
+def voucher_for_redeem(session: Session, actor: Actor, code: str) -> RedeemResult:
     """Look a voucher up for the redeem screen (nothing changes; redeem() does the handing out)."""
-    found, claimant, item = await _voucher_for_cadre(session, actor, code)
+    found, claimant, item = _voucher_for_cadre(session, actor, code)
     return RedeemResult(found, item, claimant.name or "")
 
 
-async def redeem(session: AsyncSession, actor: Actor, code: str, now: datetime) -> RedeemResult:
+def redeem(session: Session, actor: Actor, code: str, now: datetime) -> RedeemResult:
     """A cadre of the claimant's or the item's unit (or the bureau) hands out the item: active -> redeemed."""
     now = as_utc(now)
-    found, claimant, item = await _voucher_for_cadre(session, actor, code)
+    found, claimant, item = _voucher_for_cadre(session, actor, code)
     if found.status == ClaimStatus.ACTIVE and item.redeem_by is not None and now > item.redeem_by:
         raise DomainError("welfare_voucher_expired", redeem_by=item.redeem_by)
-    done = await session.exec(
+    done = session.exec(
         update(WelfareClaim)
         .where(col(WelfareClaim.id) == found.id, col(WelfareClaim.status) == ClaimStatus.ACTIVE)
         .values(status=ClaimStatus.REDEEMED, redeemed_at=now, redeemed_by_telegram_id=actor.telegram_id)
         .returning(col(WelfareClaim.id))
         .execution_options(synchronize_session=False)
     )
-    latest = await _reload_claim(session, found.id)
+    latest = _reload_claim(session, found.id)
     assert latest is not None
     if done.first() is None:
         if latest.status == ClaimStatus.REDEEMED:
-            by = await _name_of_telegram_user(session, latest.redeemed_by_telegram_id)
+            by = _name_of_telegram_user(session, latest.redeemed_by_telegram_id)
             raise AlreadyRedeemed(at=latest.redeemed_at, by=by)
         if latest.status == ClaimStatus.EXPIRED:
             raise DomainError("welfare_voucher_expired", redeem_by=item.redeem_by or now)
         raise DomainError("welfare_voucher_cancelled")
-    await audit.record(session, actor.telegram_id, "welfare_redeem", f"welfare_claim:{found.id}")
+    audit.record(session, actor.telegram_id, "welfare_redeem", f"welfare_claim:{found.id}")
     return RedeemResult(latest, item, claimant.name or "")
 
 
 # --- scheduled side (idempotent: a re-run after a crash changes nothing more) ---------------------
 
 
-async def expire_vouchers(session: AsyncSession, now: datetime) -> int:
+def expire_vouchers(session: Session, now: datetime) -> int:
     """Active vouchers past their item's redeem-by time become expired; returns how many."""
     now = as_utc(now)
     past = select(WelfareItem.id).where(col(WelfareItem.redeem_by).is_not(None), col(WelfareItem.redeem_by) < now)
-    result = await session.exec(
+    result = session.exec(
         update(WelfareClaim)
         .where(col(WelfareClaim.status) == ClaimStatus.ACTIVE, col(WelfareClaim.item_id).in_(past))
         .values(status=ClaimStatus.EXPIRED)
@@ -1328,10 +1303,10 @@ async def expire_vouchers(session: AsyncSession, now: datetime) -> int:
     return result.rowcount
 
 
-async def due_expiries(session: AsyncSession, now: datetime) -> list[int]:
+def due_expiries(session: Session, now: datetime) -> list[int]:
     """Items past their redeem-by time that still have active vouchers."""
     now = as_utc(now)
-    rows = await session.exec(
+    rows = session.exec(
         select(WelfareItem.id)
         .where(
             col(WelfareItem.redeem_by).is_not(None),
@@ -1345,13 +1320,13 @@ async def due_expiries(session: AsyncSession, now: datetime) -> list[int]:
     return list(rows)
 
 
-async def expire_item_vouchers(session: AsyncSession, item_id: int, now: datetime) -> list[Recipient]:
+def expire_item_vouchers(session: Session, item_id: int, now: datetime) -> list[Recipient]:
     """Like expire_vouchers for one item, returning the holders to tell (each expired claim once)."""
     now = as_utc(now)
-    item = await _lock_item(session, item_id)
+    item = _lock_item(session, item_id)
     if item is None or item.redeem_by is None or item.redeem_by >= now:
         return []
-    result = await session.exec(
+    result = session.exec(
         update(WelfareClaim)
         .where(col(WelfareClaim.item_id) == item_id, col(WelfareClaim.status) == ClaimStatus.ACTIVE)
         .values(status=ClaimStatus.EXPIRED)
@@ -1359,7 +1334,7 @@ async def expire_item_vouchers(session: AsyncSession, item_id: int, now: datetim
         .execution_options(synchronize_session=False)
     )
     expired = sorted((row[0], row[1], row[2]) for row in result)
-    reachable = await _recipients(session, (m for _, m, _ in expired))
+    reachable = _recipients(session, (m for _, m, _ in expired))
     return [
         Recipient(member_id, *reachable[member_id], claim_id=claim_id, voucher_code=code)
         for claim_id, member_id, code in expired
@@ -1367,10 +1342,10 @@ async def expire_item_vouchers(session: AsyncSession, item_id: int, now: datetim
     ]
 
 
-async def due_openings(session: AsyncSession, now: datetime) -> list[int]:
+def due_openings(session: Session, now: datetime) -> list[int]:
     """Published items whose window has opened but whose opening was not handled yet."""
     now = as_utc(now)
-    rows = await session.exec(
+    rows = session.exec(
         select(WelfareItem.id).where(
             WelfareItem.status == ItemStatus.PUBLISHED,
             col(WelfareItem.opens_at) <= now,
@@ -1380,10 +1355,10 @@ async def due_openings(session: AsyncSession, now: datetime) -> list[int]:
     return list(rows)
 
 
-async def open_item(session: AsyncSession, item_id: int, now: datetime) -> list[Recipient]:
+def open_item(session: Session, item_id: int, now: datetime) -> list[Recipient]:
     """Mark the opening handled (once) and take the reminders due: the members to tell it is open."""
     now = as_utc(now)
-    done = await session.exec(
+    done = session.exec(
         update(WelfareItem)
         .where(
             col(WelfareItem.id) == item_id,
@@ -1397,13 +1372,13 @@ async def open_item(session: AsyncSession, item_id: int, now: datetime) -> list[
     )
     if done.first() is None:
         return []
-    return await take_reminders(session, item_id, now)
+    return take_reminders(session, item_id, now)
 
 
-async def due_reminders(session: AsyncSession, now: datetime) -> list[int]:
+def due_reminders(session: Session, now: datetime) -> list[int]:
     """Items that have opened and still have reminders not sent (e.g. asked for at the last second)."""
     now = as_utc(now)
-    rows = await session.exec(
+    rows = session.exec(
         select(WelfareItem.id)
         .where(
             WelfareItem.status == ItemStatus.PUBLISHED,
@@ -1415,10 +1390,10 @@ async def due_reminders(session: AsyncSession, now: datetime) -> list[int]:
     return list(rows)
 
 
-async def take_reminders(session: AsyncSession, item_id: int, now: datetime) -> list[Recipient]:
+def take_reminders(session: Session, item_id: int, now: datetime) -> list[Recipient]:
     """Mark the item's unsent reminders sent and return whom to tell (each reminder is taken once)."""
     now = as_utc(now)
-    result = await session.exec(
+    result = session.exec(
         update(WelfareReminder)
         .where(col(WelfareReminder.item_id) == item_id, col(WelfareReminder.sent_at).is_(None))
         .values(sent_at=now)
@@ -1426,14 +1401,14 @@ async def take_reminders(session: AsyncSession, item_id: int, now: datetime) -> 
         .execution_options(synchronize_session=False)
     )
     member_ids = [row[0] for row in result]
-    reachable = await _recipients(session, member_ids)
+    reachable = _recipients(session, member_ids)
     return [Recipient(m, *reachable[m]) for m in sorted(reachable)]
 
 
-async def due_draws(session: AsyncSession, now: datetime) -> list[int]:
+def due_draws(session: Session, now: datetime) -> list[int]:
     """Lottery items whose window has ended (or that were closed early) and are not drawn yet."""
     now = as_utc(now)
-    rows = await session.exec(
+    rows = session.exec(
         select(WelfareItem.id)
         .where(
             WelfareItem.mode == Mode.LOTTERY,
@@ -1448,10 +1423,10 @@ async def due_draws(session: AsyncSession, now: datetime) -> list[int]:
     return list(rows)
 
 
-async def due_settlements(session: AsyncSession, now: datetime) -> list[int]:
+def due_settlements(session: Session, now: datetime) -> list[int]:
     """Group-buy items past their deadline (or closed early) and not settled yet."""
     now = as_utc(now)
-    rows = await session.exec(
+    rows = session.exec(
         select(WelfareItem.id)
         .where(
             WelfareItem.mode == Mode.GROUP_BUY,
@@ -1466,10 +1441,10 @@ async def due_settlements(session: AsyncSession, now: datetime) -> list[int]:
     return list(rows)
 
 
-async def _end_window(session: AsyncSession, item_id: int, mode: Mode, marker: str, now: datetime) -> bool:
+def _end_window(session: Session, item_id: int, mode: Mode, marker: str, now: datetime) -> bool:
     """Lock the item and mark the draw or settlement done, once; False if not due or already done."""
     marker_col = col(getattr(WelfareItem, marker))
-    done = await session.exec(
+    done = session.exec(
         update(WelfareItem)
         .where(
             col(WelfareItem.id) == item_id,
@@ -1487,9 +1462,9 @@ async def _end_window(session: AsyncSession, item_id: int, mode: Mode, marker: s
     return done.first() is not None
 
 
-async def _held(session: AsyncSession, item_id: int, status: ClaimStatus) -> list[WelfareClaim]:
+def _held(session: Session, item_id: int, status: ClaimStatus) -> list[WelfareClaim]:
     """The item's claims in `status`, by member id."""
-    rows = await session.exec(
+    rows = session.exec(
         select(WelfareClaim)
         .where(WelfareClaim.item_id == item_id, WelfareClaim.status == status)
         .order_by(col(WelfareClaim.member_id), col(WelfareClaim.id))
@@ -1498,11 +1473,11 @@ async def _held(session: AsyncSession, item_id: int, status: ClaimStatus) -> lis
     return list(rows)
 
 
-async def _release(
-    session: AsyncSession, held: WelfareClaim, to: ClaimStatus, now: datetime, tz: ZoneInfo, title: str
+def _release(
+    session: Session, held: WelfareClaim, to: ClaimStatus, now: datetime, tz: ZoneInfo, title: str
 ) -> int | None:
     """A held claim that did not get a voucher: mark it and refund; None if it was not held any more."""
-    result = await session.exec(
+    result = session.exec(
         update(WelfareClaim)
         .where(col(WelfareClaim.id) == held.id, col(WelfareClaim.status) == held.status)
         .values(status=to)
@@ -1511,71 +1486,71 @@ async def _release(
     )
     if result.first() is None:
         return None
-    return await _refund_claim(session, held, now, tz, title)
+    return _refund_claim(session, held, now, tz, title)
 
 
-async def draw_lottery(session: AsyncSession, item_id: int, now: datetime, tz: ZoneInfo) -> DrawResult:
+def draw_lottery(session: Session, item_id: int, now: datetime, tz: ZoneInfo) -> DrawResult:
     """Draw a closed lottery (formula in the module docstring): winners get vouchers, the others a refund."""
     now = as_utc(now)
-    if not await _end_window(session, item_id, Mode.LOTTERY, "drawn_at", now):
+    if not _end_window(session, item_id, Mode.LOTTERY, "drawn_at", now):
         return DrawResult(item_id, False, [], [])
-    item = await _reload_item(session, item_id)
+    item = _reload_item(session, item_id)
     assert item is not None and item.seed is not None
-    applicants = await _held(session, item_id, ClaimStatus.APPLIED)
+    applicants = _held(session, item_id, ClaimStatus.APPLIED)
     winners = set(verify_draw(item.seed, (c.member_id for c in applicants), item.stock or 0))
-    reachable = await _recipients(session, (c.member_id for c in applicants))
+    reachable = _recipients(session, (c.member_id for c in applicants))
     won: list[Recipient] = []
     lost: list[Recipient] = []
     for applicant in applicants:
         contact = reachable.get(applicant.member_id)
         if applicant.member_id in winners:
-            code = await _issue_voucher(session, applicant.id, ClaimStatus.APPLIED)
+            code = _issue_voucher(session, applicant.id, ClaimStatus.APPLIED)
             if code is not None and contact:
                 won.append(Recipient(applicant.member_id, *contact, claim_id=applicant.id, voucher_code=code))
         else:
-            refunded = await _release(session, applicant, ClaimStatus.LOST, now, tz, item.title)
+            refunded = _release(session, applicant, ClaimStatus.LOST, now, tz, item.title)
             if refunded is not None and contact:
                 lost.append(Recipient(applicant.member_id, *contact, claim_id=applicant.id, refunded=refunded))
     log.info("lottery %s drawn: %d applicants, %d prizes", item_id, len(applicants), item.stock or 0)
     return DrawResult(item_id, True, won, lost, seed=item.seed)
 
 
-async def settle_group_buy(session: AsyncSession, item_id: int, now: datetime, tz: ZoneInfo) -> SettleResult:
+def settle_group_buy(session: Session, item_id: int, now: datetime, tz: ZoneInfo) -> SettleResult:
     """At the deadline: enough members joined -> everyone gets a voucher; otherwise all released and refunded."""
     now = as_utc(now)
-    if not await _end_window(session, item_id, Mode.GROUP_BUY, "settled_at", now):
+    if not _end_window(session, item_id, Mode.GROUP_BUY, "settled_at", now):
         return SettleResult(item_id, False, False, 0, [])
-    item = await _reload_item(session, item_id)
+    item = _reload_item(session, item_id)
     assert item is not None
-    joined = await _held(session, item_id, ClaimStatus.JOINED)
+    joined = _held(session, item_id, ClaimStatus.JOINED)
     reached = len(joined) >= (item.threshold or 1)
     item.outcome = "reached" if reached else "failed"
-    await session.flush()
-    reachable = await _recipients(session, (c.member_id for c in joined))
+    session.flush()
+    reachable = _recipients(session, (c.member_id for c in joined))
     recipients: list[Recipient] = []
     for held in joined:
         contact = reachable.get(held.member_id)
         if reached:
-            code = await _issue_voucher(session, held.id, ClaimStatus.JOINED)
+            code = _issue_voucher(session, held.id, ClaimStatus.JOINED)
             if code is not None and contact:
                 recipients.append(Recipient(held.member_id, *contact, claim_id=held.id, voucher_code=code))
         else:
-            refunded = await _release(session, held, ClaimStatus.RELEASED, now, tz, item.title)
+            refunded = _release(session, held, ClaimStatus.RELEASED, now, tz, item.title)
             if refunded is not None and contact:
                 recipients.append(Recipient(held.member_id, *contact, claim_id=held.id, refunded=refunded))
     log.info("group-buy %s settled: %d joined, threshold %s", item_id, len(joined), item.threshold)
     return SettleResult(item_id, True, reached, len(joined), recipients)
 
 
-async def lottery_record(session: AsyncSession, item_id: int) -> LotteryRecord:
+def lottery_record(session: Session, item_id: int) -> LotteryRecord:
     """What verify-draw needs: seed hash, seed (after the draw), prizes, applicants and recorded winners."""
-    item = await session.get(WelfareItem, item_id)
+    item = session.get(WelfareItem, item_id)
     if item is None or item.mode != Mode.LOTTERY or item.status == ItemStatus.DRAFT:
         raise NotFound("welfare_item_unknown")
     if item.drawn_at is None:
         raise DomainError("welfare_not_drawn")
     rows = list(
-        await session.exec(
+        session.exec(
             select(WelfareClaim.member_id, WelfareClaim.voucher_code).where(
                 WelfareClaim.item_id == item_id,
                 or_(col(WelfareClaim.status) == ClaimStatus.LOST, col(WelfareClaim.voucher_code).is_not(None)),

@@ -48,7 +48,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session
 
 from models import audit
 from models.welfare import (
@@ -410,12 +410,10 @@ def _late(drafts: Iterable[ItemDraft], now: datetime) -> list[Problem]:
     return [(d.line, "in_past", "closes_at") for d in drafts if not d.keep_draft and d.closes_at <= now]
 
 
-async def import_items(
-    session: AsyncSession, drafts: list[ItemDraft], actor_telegram_id: int, now: datetime
-) -> list[int]:
+def import_items(session: Session, drafts: list[ItemDraft], actor_telegram_id: int, now: datetime) -> list[int]:
     """Store parsed drafts (published unless marked draft); all or nothing. Returns the new item ids."""
     now = as_utc(now)
-    known = await known_units(session)
+    known = known_units(session)
     normalized = [normalize_draft(d) for d in drafts]
     problems: list[Problem] = [
         (d.line, key, _detail(field, detail)) for d in normalized for field, key, detail in check_draft(d, known)
@@ -426,7 +424,7 @@ async def import_items(
     ids: list[int] = []
     for draft in normalized:
         status = ItemStatus.DRAFT if draft.keep_draft else ItemStatus.PUBLISHED
-        item = await store_item(session, draft, draft.owner_unit, actor_telegram_id, now, status)
+        item = store_item(session, draft, draft.owner_unit, actor_telegram_id, now, status)
         ids.append(item.id)
-    await audit.record(session, actor_telegram_id, "welfare_import", "", count=len(ids))
+    audit.record(session, actor_telegram_id, "welfare_import", "", count=len(ids))
     return ids

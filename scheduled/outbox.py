@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlmodel import Session
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError, TimedOut
@@ -254,12 +255,10 @@ class OutboxSender:
             return 0 if self._stopping else 1
         await self._recover_if_due()
         now = self.clock.now()
-        async with self.db.read() as session:
-            self._next_due = await outbox.next_due(session)
+        self._next_due = await self.db.read(outbox.next_due)
         if self._next_due is None or self._next_due > now:
             return 0
-        async with self.db.write() as session:
-            rows = await outbox.claim_batch(session, batch - len(self._in_flight), now)
+        rows = await self.db.write(outbox.claim_batch, batch - len(self._in_flight), now)
         return await self._start_sends(rows) if rows else 0
 
     async def _start_sends(self, rows: list[OutboxMessage]) -> int:
@@ -334,36 +333,39 @@ class OutboxSender:
             log.warning("outbox row %s: unexpected %s", row.id, type(exc).__name__)
             await self._transient(row, "error")
         else:
-            async with self.db.write() as session:
-                await outbox.mark_sent(session, row.id, message_id, self.clock.now())
+            await self.db.write(outbox.mark_sent, row.id, message_id, self.clock.now())
             self.outcomes["sent"] += 1
 
-    async def _settle(self, outcome: str, operation: Callable[..., Awaitable[bool]], *args: object) -> None:
-        async with self.db.write() as session:
-            await operation(session, *args)
+    async def _settle(self, outcome: str, operation: Callable[..., bool], *args: object) -> None:
+        await self.db.write(operation, *args)
         self.outcomes[outcome] += 1
 
     async def _release(self, row: OutboxMessage, delay: float, code: str, chat_id: int | None = None) -> None:
         assert row.id is not None
-        async with self.db.write() as session:
-            await outbox.release(
-                session, row.id, self._after(delay), code=code, claimed_at=row.claimed_at, chat_id=chat_id
-            )
+        await self.db.write(
+            outbox.release, row.id, self._after(delay), code=code, claimed_at=row.claimed_at, chat_id=chat_id
+        )
         self.outcomes[code] += 1
 
     async def _release_all(self, rows: list[tuple[OutboxMessage, float]]) -> None:
-        async with self.db.write() as session:
-            for row, delay in rows:
-                assert row.id is not None
-                await outbox.release(session, row.id, self._after(delay), claimed_at=row.claimed_at)
+        due = [(row.id, self._after(delay), row.claimed_at) for row, delay in rows]
+
+        def release_all(session: Session) -> None:
+            for row_id, not_before, claimed_at in due:
+                outbox.release(session, row_id, not_before, claimed_at=claimed_at)
+
+        await self.db.write(release_all)
         self.outcomes["postponed"] += len(rows)
 
     async def _blocked(self, row: OutboxMessage) -> None:
         assert row.id is not None
-        async with self.db.write() as session:
-            await outbox.mark_blocked(session, row.id, "forbidden", row.claimed_at)
+
+        def blocked(session: Session) -> None:
+            outbox.mark_blocked(session, row.id, "forbidden", row.claimed_at)
             if row.chat_id > 0:  # a private chat's id is the user's id
-                await members.mark_blocked(session, row.chat_id)
+                members.mark_blocked(session, row.chat_id)
+
+        await self.db.write(blocked)
         self.outcomes["blocked"] += 1
 
     async def _transient(self, row: OutboxMessage, code: str) -> None:
@@ -374,10 +376,9 @@ class OutboxSender:
             await self._settle("failed", outbox.mark_failed, row.id, code, row.claimed_at)
             return
         delay = min(BACKOFF_BASE_SECONDS * 2**row.attempts, BACKOFF_MAX_SECONDS)
-        async with self.db.write() as session:
-            await outbox.release(
-                session, row.id, self._after(delay), code=code, count_attempt=True, claimed_at=row.claimed_at
-            )
+        await self.db.write(
+            outbox.release, row.id, self._after(delay), code=code, count_attempt=True, claimed_at=row.claimed_at
+        )
         self.outcomes["retried"] += 1
 
     async def _recover_if_due(self) -> None:
@@ -387,15 +388,13 @@ class OutboxSender:
             return
         timeout = self.settings.in_flight_timeout_seconds
         self._next_recovery = mono + timeout / 2
-        async with self.db.write() as session:
-            recovered = await outbox.recover_in_flight(session, self.clock.now() - timedelta(seconds=timeout))
+        recovered = await self.db.write(outbox.recover_in_flight, self.clock.now() - timedelta(seconds=timeout))
         if recovered:
             log.warning("outbox: %s rows left in flight by a stopped sender will be sent again", recovered)
             self.outcomes["recovered"] += recovered
 
     async def _empty(self) -> bool:
-        async with self.db.read() as session:
-            counts = await outbox.progress(session)
+        counts = await self.db.read(outbox.progress)
         return counts[outbox.Status.PENDING] == 0 and counts[outbox.Status.SENDING] == 0
 
     def _idle_delay(self) -> float:

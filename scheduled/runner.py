@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlmodel import Session
 from telegram.ext import Application, ContextTypes
 
 import scheduled
@@ -47,27 +48,28 @@ def discover() -> dict[str, TaskSpec]:
 async def ensure_tasks(services: object, specs: dict[str, TaskSpec], now: datetime | None = None) -> None:
     """Give every declared task a row; existing rows keep their schedule (that is what survives a restart)."""
     now = now or utcnow()
-    async with services.db.write() as session:
+
+    def ensure_all(session: Session) -> None:
         for spec in specs.values():
-            await schedule.ensure_task(session, spec.name, spec.name, spec.next_after(services.config, now))
+            schedule.ensure_task(session, spec.name, spec.name, spec.next_after(services.config, now))
+
+    await services.db.write(ensure_all)
 
 
 async def tick(services: object, specs: dict[str, TaskSpec], now: datetime | None = None) -> list[str]:
     """Run every due task once; returns 'name:status' for each task handled."""
     now = now or utcnow()
     grace = timedelta(hours=services.config.misfire_grace_hours)
-    async with services.db.read() as session:
-        due = await schedule.due_tasks(session, now)
+    due = await services.db.read(schedule.due_tasks, now)
     handled = []
     for task in due:
         spec = specs.get(task.kind)
         if spec is None:
             log.warning("scheduled task %s has no handler; leaving it", task.name)
             continue
-        async with services.db.write() as session:
-            claimed = await schedule.claim_run(
-                session, task.name, task.next_run_at, spec.next_after(services.config, now)
-            )
+        claimed = await services.db.write(
+            schedule.claim_run, task.name, task.next_run_at, spec.next_after(services.config, now)
+        )
         if not claimed:
             continue
         if schedule.is_stale(task.next_run_at, now, grace):
@@ -79,8 +81,7 @@ async def tick(services: object, specs: dict[str, TaskSpec], now: datetime | Non
             except Exception as exc:  # a failing task must not stop the dispatcher
                 log.exception("scheduled task %s failed", task.name)
                 status, error = "failed", type(exc).__name__
-        async with services.db.write() as session:
-            await schedule.finish_run(session, task.name, status, error)
+        await services.db.write(schedule.finish_run, task.name, status, error)
         handled.append(f"{task.name}:{status}")
     return handled
 

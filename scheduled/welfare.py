@@ -10,12 +10,12 @@ POLL_SECONDS), so notices go out within a second of the commit without a referen
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session
 
 from config import Config
 from handlers.callback_data import Cb, pack
@@ -57,7 +57,7 @@ def _voucher(item: WelfareItem, recipient: Recipient, config: Config) -> dict[st
     return {"code": recipient.voucher_code, "pickup": item.pickup, "redeem_by": _local(item.redeem_by, config)}
 
 
-async def _queue(services: Any, session: AsyncSession, notices: list[Notice]) -> int:
+def _queue(services: Any, session: Session, notices: list[Notice]) -> int:
     """Render each notice in its recipient's language and queue it; returns how many rows were new."""
     renderer = services.renderer
     queued = 0
@@ -68,7 +68,7 @@ async def _queue(services: Any, session: AsyncSession, notices: list[Notice]) ->
             label_key, data = notice.button
             keyboard = {"inline_keyboard": [[{"text": renderer.label(who.language, label_key), "callback_data": data}]]}
         text = renderer.render(who.language, f"welfare_notices/{notice.template}", **notice.context)
-        if await outbox.enqueue(
+        if outbox.enqueue(
             session,
             who.telegram_id,
             text,
@@ -81,9 +81,9 @@ async def _queue(services: Any, session: AsyncSession, notices: list[Notice]) ->
     return queued
 
 
-async def _item(session: AsyncSession, item_id: int) -> WelfareItem:
+def _item(session: Session, item_id: int) -> WelfareItem:
     """The item as committed now (after the state change of this transaction)."""
-    item = await session.get(WelfareItem, item_id, populate_existing=True)
+    item = session.get(WelfareItem, item_id, populate_existing=True)
     assert item is not None  # the due_* queries only list existing items
     return item
 
@@ -106,28 +106,28 @@ def _opened_notices(item: WelfareItem, recipients: list[Recipient], config: Conf
     ]
 
 
-async def _open(services: Any, session: AsyncSession, item_id: int, now: datetime) -> int:
+def _open(services: Any, session: Session, item_id: int, now: datetime) -> int:
     """Mark an item's opening handled and tell those who asked to be reminded."""
-    recipients = await welfare.open_item(session, item_id, now)
-    item = await _item(session, item_id)
-    return await _queue(services, session, _opened_notices(item, recipients, services.config, now))
+    recipients = welfare.open_item(session, item_id, now)
+    item = _item(session, item_id)
+    return _queue(services, session, _opened_notices(item, recipients, services.config, now))
 
 
-async def _remind(services: Any, session: AsyncSession, item_id: int, now: datetime) -> int:
+def _remind(services: Any, session: Session, item_id: int, now: datetime) -> int:
     """Reminders still unsent for an item that has opened (asked for at the last moment)."""
-    recipients = await welfare.take_reminders(session, item_id, now)
-    item = await _item(session, item_id)
-    return await _queue(services, session, _opened_notices(item, recipients, services.config, now))
+    recipients = welfare.take_reminders(session, item_id, now)
+    item = _item(session, item_id)
+    return _queue(services, session, _opened_notices(item, recipients, services.config, now))
 
 
-async def _draw(services: Any, session: AsyncSession, item_id: int, now: datetime) -> int:
+def _draw(services: Any, session: Session, item_id: int, now: datetime) -> int:
     """Draw a closed lottery; winners get their voucher, the others their points back, everyone the seed."""
     config = services.config
-    result = await welfare.draw_lottery(session, item_id, now, config.timezone)
+    result = welfare.draw_lottery(session, item_id, now, config.timezone)
     if not result.done:
         return 0
-    item = await _item(session, item_id)
-    record = await welfare.lottery_record(session, item_id)
+    item = _item(session, item_id)
+    record = welfare.lottery_record(session, item_id)
     shared = {
         "title": item.title,
         "seed": result.seed,
@@ -157,16 +157,16 @@ async def _draw(services: Any, session: AsyncSession, item_id: int, now: datetim
         )
         for r in result.losers
     ]
-    return await _queue(services, session, notices)
+    return _queue(services, session, notices)
 
 
-async def _settle(services: Any, session: AsyncSession, item_id: int, now: datetime) -> int:
+def _settle(services: Any, session: Session, item_id: int, now: datetime) -> int:
     """Settle a group-buy at its deadline: everyone gets a voucher, or everyone is released and refunded."""
     config = services.config
-    result = await welfare.settle_group_buy(session, item_id, now, config.timezone)
+    result = welfare.settle_group_buy(session, item_id, now, config.timezone)
     if not result.done:
         return 0
-    item = await _item(session, item_id)
+    item = _item(session, item_id)
     shared = {"title": item.title, "joined": result.joined, "threshold": item.threshold}
     notices = []
     for r in result.recipients:
@@ -177,25 +177,25 @@ async def _settle(services: Any, session: AsyncSession, item_id: int, now: datet
             notices.append(Notice(r, "group_reached", KIND_GROUP_REACHED, key, context, button))
         else:
             notices.append(Notice(r, "group_failed", KIND_GROUP_FAILED, key, {**shared, "refunded": r.refunded}))
-    return await _queue(services, session, notices)
+    return _queue(services, session, notices)
 
 
-async def _expire(services: Any, session: AsyncSession, item_id: int, now: datetime) -> int:
+def _expire(services: Any, session: Session, item_id: int, now: datetime) -> int:
     """An item's vouchers past redeem-by expire; each holder is told once."""
-    recipients = await welfare.expire_item_vouchers(session, item_id, now)
+    recipients = welfare.expire_item_vouchers(session, item_id, now)
     if not recipients:
         return 0
-    item = await _item(session, item_id)
+    item = _item(session, item_id)
     context = {"title": item.title, "redeem_by": _local(item.redeem_by, services.config)}
     notices = [
         Notice(r, "expired", KIND_EXPIRED, f"welfare:expired:{r.claim_id}", {**context, "code": r.voucher_code})
         for r in recipients
     ]
-    return await _queue(services, session, notices)
+    return _queue(services, session, notices)
 
 
-Due = Callable[[AsyncSession, datetime], Awaitable[list[int]]]
-Handle = Callable[[Any, AsyncSession, int, datetime], Awaitable[int]]
+Due = Callable[[Session, datetime], list[int]]
+Handle = Callable[[Any, Session, int, datetime], int]
 # (step name for the logs, which items are due, what to do with one of them), in this order.
 STEPS: tuple[tuple[str, Due, Handle], ...] = (
     ("opening", welfare.due_openings, _open),
@@ -212,16 +212,14 @@ async def run_welfare(services: Any, now: datetime | None = None) -> str:
     failures = queued = 0
     for step, due, handle in STEPS:
         try:
-            async with services.db.read() as session:
-                item_ids = await due(session, now)
+            item_ids = await services.db.read(due, now)
         except Exception:  # one step's query failing must not stop the other steps
             log.exception("welfare %s: could not list the due items", step)
             failures += 1
             continue
         for item_id in item_ids:
             try:
-                async with services.db.write() as session:
-                    queued += await handle(services, session, item_id, now)
+                queued += await services.db.write(lambda session, h=handle, i=item_id: h(services, session, i, now))
             except Exception:  # one bad item must not block the others; it is retried at the next tick
                 log.exception("welfare %s of item %s failed; going on with the others", step, item_id)
                 failures += 1

@@ -6,13 +6,12 @@ import os
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-import asyncio
 import tomllib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
+import psycopg
 import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
@@ -25,7 +24,7 @@ from models.clock import FrozenClock
 from models.db import Database
 from tests.harness import ChatClient, FakeBotAPI
 
-PG_SERVER = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_SERVER = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # Each pytest run gets its own database, so parallel runs (and developers) never share tables.
 PG_DATABASE = f"gongshe_test_{os.getpid()}"
 PG_URL = PG_SERVER.rsplit("/", 1)[0] + "/" + PG_DATABASE
@@ -35,20 +34,17 @@ NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 TOKEN = "123456:TEST-TOKEN"
 
 
-async def _admin_sql(statement: str) -> None:
-    conn = await asyncpg.connect(PG_SERVER.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+def _admin_sql(statement: str) -> None:
+    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+        conn.execute(statement)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def pg_database() -> Iterator[None]:
     """Create this run's PostgreSQL database (dropped at the end)."""
-    asyncio.run(_admin_sql(f'CREATE DATABASE "{PG_DATABASE}"'))
+    _admin_sql(f'CREATE DATABASE "{PG_DATABASE}"')
     yield
-    asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
+    _admin_sql(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
 
 
 def make_config(database_url: str, tmp_path: Path, **env: str) -> Config:
@@ -59,24 +55,24 @@ def make_config(database_url: str, tmp_path: Path, **env: str) -> Config:
     return parse_config(raw, {"BOT_TOKEN": TOKEN, "DATABASE_URL": database_url, **env})
 
 
-async def fresh_schema(db: Database) -> None:
+def fresh_schema(db: Database) -> None:
     """Empty database with the current tables (PostgreSQL: drop everything from earlier tests)."""
-    async with db.write_engine.begin() as conn:
+    with db.write_engine.begin() as conn:
         if db.dialect == "postgresql":
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-        await conn.run_sync(SQLModel.metadata.create_all)
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        SQLModel.metadata.create_all(conn)
 
 
-async def seed_units(db: Database, config: Config) -> None:
+def seed_units(db: Database, config: Config) -> None:
     """Insert the configured units."""
-    async with db.write() as session:
-        await members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
+    with db.writing() as session:
+        members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
 
 
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite file database in the test's directory."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'gongshe.db'}"
+    return f"sqlite:///{tmp_path / 'gongshe.db'}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -89,8 +85,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def db(db_url: str, tmp_path: Path) -> AsyncIterator[Database]:
     """A fresh database (SQLite file or PostgreSQL) with the schema and the units."""
     database = Database(db_url)
-    await fresh_schema(database)
-    await seed_units(database, make_config(db_url, tmp_path))
+    fresh_schema(database)
+    seed_units(database, make_config(db_url, tmp_path))
     yield database
     await database.dispose()
 
@@ -116,7 +112,7 @@ class Bot:
 async def start_bot(config: Config) -> AsyncIterator[Bot]:
     """Build, initialise and start up the bot on a fresh database (shared by the bot fixtures)."""
     db = Database(config.database_url)
-    await fresh_schema(db)
+    fresh_schema(db)
     api = FakeBotAPI()
     app = build_application(config, request=api, db=db, scheduler=False, clock=FrozenClock(NOW))
     await app.initialize()
@@ -153,7 +149,7 @@ async def make_member(
     role_unit: str | None = "same",
 ) -> members.Member:
     """A verified member created directly (for tests about something other than registration)."""
-    async with db.write() as session:
+    with db.writing() as session:
         member = members.Member(
             telegram_id=telegram_id,
             unit_code=unit,
@@ -163,7 +159,7 @@ async def make_member(
             language=language,
         )
         session.add(member)
-        await session.flush()
+        session.flush()
         if role is not None:
             scope = unit if role_unit == "same" else role_unit
             session.add(members.RoleGrant(member_id=member.id, role=role, unit_code=scope))

@@ -16,7 +16,7 @@ def test_shipped_config_is_valid_and_realistic():
     config = parse_config(copy.deepcopy(RAW), {})
     assert len(config.units) >= 20
     assert config.timezone.key == "Asia/Shanghai"
-    assert config.database_url.startswith("sqlite+aiosqlite:///") and config.database_url.endswith("data/gongshe.db")
+    assert config.database_url.startswith("sqlite:///") and config.database_url.endswith("data/gongshe.db")
     assert config.token == ""
     assert config.rules["run_attendance"].daily_cap > 0
 

@@ -43,7 +43,7 @@ ENV_KEYS_TO_CLEAR = ("BOT_TOKEN", "BOT_API_BASE_URL", "DATABASE_URL", "GONGSHE_C
 def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment of a bot process: ours minus every Gongshe setting, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS_TO_CLEAR}
-    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'e2e.db'}"
     env["PTB_TIMEDELTA"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)

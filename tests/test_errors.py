@@ -18,7 +18,7 @@ async def test_unexpected_error_gets_a_reference_id_in_chat_log_and_ops_chat(con
     async for bot in start_bot(dataclasses.replace(config, ops_chat_id=OPS_CHAT)):
         await make_member(bot.db, 8601, "i801")
 
-        async def broken(*_args, **_kwargs):
+        def broken(*_args, **_kwargs):
             raise RuntimeError("database on fire")
 
         monkeypatch.setattr(points, "history", broken)
@@ -42,8 +42,8 @@ async def test_blocked_bot_marks_the_member_and_does_not_crash(bot):
     user = bot.user(8602)
     sent = await user.send("/points")
     assert sent == []
-    async with bot.db.read() as s:
-        assert (await s.get(members.Member, member.id)).blocked_bot is True
+    with bot.db.reading() as s:
+        assert (s.get(members.Member, member.id)).blocked_bot is True
 
 
 async def test_message_not_modified_is_ignored(bot):

@@ -53,9 +53,9 @@ async def test_ranking_opt_out_toggle(bot):
 async def test_export_has_my_data_and_nobody_elses(bot):
     me = await make_member(bot.db, 8505, "i801", employee_no="U1", name="导出者")
     other = await make_member(bot.db, 8506, "i801", employee_no="U2", name="旁人")
-    async with bot.db.write() as s:
-        await points.award(s, me.id, PointsRule("idea_adopted", 50, 0), "x", DAY)
-        await points.award(s, other.id, PointsRule("idea_adopted", 50, 0), "y", DAY)
+    with bot.db.writing() as s:
+        points.award(s, me.id, PointsRule("idea_adopted", 50, 0), "x", DAY)
+        points.award(s, other.id, PointsRule("idea_adopted", 50, 0), "y", DAY)
     user = bot.user(8505)
     await user.send("/me")
     await user.click("导出我的数据")
@@ -70,9 +70,9 @@ async def test_export_has_my_data_and_nobody_elses(bot):
 
 async def test_delete_account_erases_personal_data_and_keeps_totals(bot):
     me = await make_member(bot.db, 8507, "i801", employee_no="V1", name="告别者")
-    async with bot.db.write() as s:
-        await points.award(s, me.id, PointsRule("idea_adopted", 50, 0), "v", DAY)
-        await points.spend(s, me.id, 20, "v-spend", DAY, "buy")
+    with bot.db.writing() as s:
+        points.award(s, me.id, PointsRule("idea_adopted", 50, 0), "v", DAY)
+        points.spend(s, me.id, 20, "v-spend", DAY, "buy")
     user = bot.user(8507)
     await user.send("/me")
     await user.click("注销账号")
@@ -82,11 +82,11 @@ async def test_delete_account_erases_personal_data_and_keeps_totals(bot):
     await user.click("注销账号")
     await user.click("确认注销")
     assert "账号已注销" in user.last.text
-    async with bot.db.read() as s:
-        row = await s.get(Member, me.id)
+    with bot.db.reading() as s:
+        row = s.get(Member, me.id)
         assert (row.telegram_id, row.name, row.employee_no, row.status) == (None, None, None, Status.DELETED)
-        assert row.balance == await points.ledger_sum(s, me.id) == 30
-        assert (await s.exec(select(Member).where(Member.telegram_id == 8507))).first() is None
+        assert row.balance == points.ledger_sum(s, me.id) == 30
+        assert (s.exec(select(Member).where(Member.telegram_id == 8507))).first() is None
     # The same person can join again, and the employee number is free.
     await user.send("/start")
     await user.click("八〇一所工会")
@@ -107,5 +107,5 @@ async def test_unverified_users_see_only_registration_and_help(bot):
     assert "第一步" in user.last.text
     await user.send("/help")
     assert "/start" in user.last.text and "/points" not in user.last.text
-    async with bot.db.read() as s:
-        assert await members.count_by_status(s) == {}
+    with bot.db.reading() as s:
+        assert members.count_by_status(s) == {}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -14,34 +12,29 @@ from models.db import Database
 from tests.conftest import make_config
 
 
-async def _drop_everything(db: Database) -> None:
-    async with db.write_engine.begin() as conn:
+def _drop_everything(db: Database) -> None:
+    with db.write_engine.begin() as conn:
         if db.dialect == "postgresql":
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
 
 
-async def _diff(db: Database) -> list:
-    async with db.write_engine.connect() as conn:
-
-        def compare(sync_conn):
-            context = MigrationContext.configure(sync_conn, opts={"render_as_batch": True})
-            return compare_metadata(context, models.metadata)
-
-        return await conn.run_sync(compare)
+def _diff(db: Database) -> list:
+    with db.write_engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"render_as_batch": True})
+        return compare_metadata(context, models.metadata)
 
 
 async def test_upgrade_to_head_matches_the_models(db_url, tmp_path):
     db = Database(db_url)
-    await _drop_everything(db)
+    _drop_everything(db)
     config = make_config(db_url, tmp_path)
-    # alembic runs its own event loop (asyncio.run), so it goes to a thread, as `make run` does it.
-    await asyncio.to_thread(bot.upgrade_database, config)
-    assert await _diff(db) == []
+    bot.upgrade_database(config)
+    assert _diff(db) == []
     # Running it again is a no-op.
-    await asyncio.to_thread(bot.upgrade_database, config)
-    async with db.read() as session:
-        version = (await session.exec(text("SELECT version_num FROM alembic_version"))).all()
+    bot.upgrade_database(config)
+    with db.reading() as session:
+        version = (session.exec(text("SELECT version_num FROM alembic_version"))).all()
     assert len(version) == 1
     await db.dispose()
 
@@ -49,7 +42,7 @@ async def test_upgrade_to_head_matches_the_models(db_url, tmp_path):
 def test_migrate_on_a_fresh_clone_creates_the_data_folder(tmp_path, monkeypatch):
     """`python bot.py migrate` (and so `make run`) works where the SQLite file's folder does not exist yet."""
     target = tmp_path / "fresh" / "data" / "gongshe.db"
-    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{target}")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{target}")
     monkeypatch.setenv("BOT_TOKEN", "")
     assert bot.main(["migrate"]) == 0
     assert target.exists()

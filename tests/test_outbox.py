@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from telegram import Bot
@@ -100,23 +101,23 @@ async def make_sender(
 
 async def fill(db: Database, chats: list[int], kind: str = "test", **kw: Any) -> None:
     """One message per entry of chats (a chat may appear more than once)."""
-    async with db.write() as s:
+    with db.writing() as s:
         for i, chat in enumerate(chats):
-            await outbox.enqueue(s, chat, f"<b>notice</b> {i}", kind=kind, **kw)
+            outbox.enqueue(s, chat, f"<b>notice</b> {i}", kind=kind, **kw)
 
 
 async def rows(db: Database) -> list[OutboxMessage]:
     """Every outbox row, by id."""
-    async with db.read() as s:
-        return list(await s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
+    with db.reading() as s:
+        return list(s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
 
 
 async def add_member(db: Database, telegram_id: int) -> int:
     """A verified member with this Telegram id; returns the member id."""
-    async with db.write() as s:
+    with db.writing() as s:
         member = Member(telegram_id=telegram_id, unit_code="hq", status="verified", name="M")
         s.add(member)
-        await s.flush()
+        s.flush()
         assert member.id is not None
         return member.id
 
@@ -132,16 +133,16 @@ def max_in_window(times: list[float], width: float) -> int:
 
 async def test_enqueue_dedupe_leaves_the_callers_transaction_usable(db):
     member_id = await add_member(db, 501)
-    async with db.write() as s:
-        first = await outbox.enqueue(
+    with db.writing() as s:
+        first = outbox.enqueue(
             s, 501, "a", kind="welfare_open:42", dedupe_key="open:42:member:1", member_id=member_id, keyboard=KEYBOARD
         )
-        again = await outbox.enqueue(s, 501, "a", kind="welfare_open:42", dedupe_key="open:42:member:1")
+        again = outbox.enqueue(s, 501, "a", kind="welfare_open:42", dedupe_key="open:42:member:1")
         # On PostgreSQL a failed INSERT would abort the transaction; this write must still work and commit.
-        after = await outbox.enqueue(s, 502, "b", kind="welfare_open:42", dedupe_key="open:42:member:2")
-        unkeyed = [await outbox.enqueue(s, 503, "c", kind="broadcast:7") for _ in range(2)]
-    async with db.write() as s:
-        later = await outbox.enqueue(s, 501, "a", kind="welfare_open:42", dedupe_key="open:42:member:1")
+        after = outbox.enqueue(s, 502, "b", kind="welfare_open:42", dedupe_key="open:42:member:2")
+        unkeyed = [outbox.enqueue(s, 503, "c", kind="broadcast:7") for _ in range(2)]
+    with db.writing() as s:
+        later = outbox.enqueue(s, 501, "a", kind="welfare_open:42", dedupe_key="open:42:member:1")
     assert (first, again, after, unkeyed, later) == (True, False, True, [True, True], False)
     stored = await rows(db)
     assert [(r.chat_id, r.dedupe_key, r.status) for r in stored] == [
@@ -155,15 +156,15 @@ async def test_enqueue_dedupe_leaves_the_callers_transaction_usable(db):
 
 
 async def test_enqueue_many_counts_only_new_rows(db):
-    async with db.write() as s:
-        first = await outbox.enqueue_many(
+    with db.writing() as s:
+        first = outbox.enqueue_many(
             s, [outbox.Notice(chat, f"n{chat}", f"b:1:{chat}") for chat in range(1, 1201)], kind="broadcast:1"
         )
         # A re-run of the same broadcast (overlapping audience) adds only the new people.
-        second = await outbox.enqueue_many(
+        second = outbox.enqueue_many(
             s, [outbox.Notice(chat, f"n{chat}", f"b:1:{chat}") for chat in range(1190, 1211)], kind="broadcast:1"
         )
-        assert await outbox.enqueue_many(s, [], kind="broadcast:1") == 0
+        assert outbox.enqueue_many(s, [], kind="broadcast:1") == 0
     assert (first, second) == (1200, 10)
     stored = await rows(db)
     assert len(stored) == 1210 and len({r.chat_id for r in stored}) == 1210
@@ -171,46 +172,46 @@ async def test_enqueue_many_counts_only_new_rows(db):
 
 
 async def test_claim_takes_due_pending_rows_oldest_first(db):
-    async with db.write() as s:
+    with db.writing() as s:
         for chat in (1, 2, 3):
-            await outbox.enqueue(s, chat, "x", kind="k")
-        await outbox.enqueue(s, 4, "x", kind="k", not_before=utcnow() + timedelta(hours=1))
-        await outbox.enqueue(s, 5, "x", kind="k")
+            outbox.enqueue(s, chat, "x", kind="k")
+        outbox.enqueue(s, 4, "x", kind="k", not_before=utcnow() + timedelta(hours=1))
+        outbox.enqueue(s, 5, "x", kind="k")
     now = utcnow()
-    async with db.write() as s:
-        first = await outbox.claim_batch(s, 2, now)
-    async with db.write() as s:
-        second = await outbox.claim_batch(s, 10, now)
-    async with db.write() as s:
-        none_left = await outbox.claim_batch(s, 10, now)
-        next_due = await outbox.next_due(s)
+    with db.writing() as s:
+        first = outbox.claim_batch(s, 2, now)
+    with db.writing() as s:
+        second = outbox.claim_batch(s, 10, now)
+    with db.writing() as s:
+        none_left = outbox.claim_batch(s, 10, now)
+        next_due = outbox.next_due(s)
     assert [r.chat_id for r in first] == [1, 2]
     assert [r.chat_id for r in second] == [3, 5]
     assert none_left == [] and now + timedelta(minutes=59) < next_due < now + timedelta(hours=1)
     assert all(r.status == Status.SENDING and r.claimed_at == now for r in first + second)
-    async with db.read() as s:
-        assert await outbox.progress(s, "k") == {"pending": 1, "sending": 4, "sent": 0, "failed": 0, "blocked": 0}
+    with db.reading() as s:
+        assert outbox.progress(s, "k") == {"pending": 1, "sending": 4, "sent": 0, "failed": 0, "blocked": 0}
 
 
 async def test_transitions_and_stale_claims(db):
     await fill(db, [1, 2, 3, 4, 5], kind="broadcast:1")
     await fill(db, [6], kind="broadcast:2")
     now = utcnow()
-    async with db.write() as s:
-        claimed = await outbox.claim_batch(s, 5, now)
+    with db.writing() as s:
+        claimed = outbox.claim_batch(s, 5, now)
     a, b, c, d, e = claimed
-    async with db.write() as s:
-        assert await outbox.mark_sent(s, a.id, 77, now)
-        assert await outbox.mark_failed(s, b.id, "chat_not_found", b.claimed_at)
-        assert await outbox.mark_blocked(s, c.id, "forbidden", c.claimed_at)
-        assert await outbox.release(s, d.id, now + timedelta(seconds=30), code="retry_after", claimed_at=d.claimed_at)
+    with db.writing() as s:
+        assert outbox.mark_sent(s, a.id, 77, now)
+        assert outbox.mark_failed(s, b.id, "chat_not_found", b.claimed_at)
+        assert outbox.mark_blocked(s, c.id, "forbidden", c.claimed_at)
+        assert outbox.release(s, d.id, now + timedelta(seconds=30), code="retry_after", claimed_at=d.claimed_at)
         # A settled row cannot be settled again, and a claim token that is not current settles nothing.
-        assert not await outbox.mark_failed(s, a.id, "late", a.claimed_at)
-        assert not await outbox.release(s, e.id, now, claimed_at=now - timedelta(seconds=1))
-    async with db.write() as s:
+        assert not outbox.mark_failed(s, a.id, "late", a.claimed_at)
+        assert not outbox.release(s, e.id, now, claimed_at=now - timedelta(seconds=1))
+    with db.writing() as s:
         # Nothing claimed long enough ago: nothing to recover yet; then e's sender is presumed dead.
-        assert await outbox.recover_in_flight(s, now - timedelta(seconds=60)) == 0
-        assert await outbox.recover_in_flight(s, now + timedelta(seconds=1)) == 1
+        assert outbox.recover_in_flight(s, now - timedelta(seconds=60)) == 0
+        assert outbox.recover_in_flight(s, now + timedelta(seconds=1)) == 1
     by_chat = {r.chat_id: r for r in await rows(db)}
     assert (by_chat[1].status, by_chat[1].telegram_message_id, by_chat[1].attempts) == ("sent", 77, 1)
     assert (by_chat[2].status, by_chat[2].last_error, by_chat[2].attempts) == ("failed", "chat_not_found", 1)
@@ -219,25 +220,24 @@ async def test_transitions_and_stale_claims(db):
     assert by_chat[4].not_before == now + timedelta(seconds=30)
     assert (by_chat[5].status, by_chat[5].last_error) == ("pending", outbox.RECOVERED)
     # Delivery confirmed after the row was recovered still counts: it is sent, not sent again.
-    async with db.write() as s:
-        assert await outbox.mark_sent(s, e.id, 78, now)
-        assert await outbox.progress(s, "broadcast:1") == {
+    with db.writing() as s:
+        assert outbox.mark_sent(s, e.id, 78, now)
+        assert outbox.progress(s, "broadcast:1") == {
             "pending": 1,
             "sending": 0,
             "sent": 2,
             "failed": 1,
             "blocked": 1,
         }
-        assert (await outbox.progress(s))["pending"] == 2
+        assert (outbox.progress(s))["pending"] == 2
 
 
 async def test_status_is_checked_by_the_database(db):
     await fill(db, [1])
-    with pytest.raises(IntegrityError, match=r"ck_outbox_status_known|CHECK constraint"):
-        async with db.write() as s:
-            row = (await s.exec(select(OutboxMessage))).one()
-            row.status = "lost"
-            await s.flush()
+    with pytest.raises(IntegrityError, match=r"ck_outbox_status_known|CHECK constraint"), db.writing() as s:
+        row = (s.exec(select(OutboxMessage))).one()
+        row.status = "lost"
+        s.flush()
 
 
 # --- the sender on fake time ---------------------------------------------------------------------
@@ -247,9 +247,9 @@ async def test_sender_delivers_everything_once(db):
     sender, api, _ = await make_sender(db)
     chats = list(range(1001, 1031))
     await fill(db, chats)
-    async with db.write() as s:
-        await outbox.enqueue(s, 2000, "with button", kind="test", keyboard=KEYBOARD)
-        await outbox.enqueue(s, 2001, "caption", kind="test", photo="AgACAgIAAxkBAAIB")
+    with db.writing() as s:
+        outbox.enqueue(s, 2000, "with button", kind="test", keyboard=KEYBOARD)
+        outbox.enqueue(s, 2001, "caption", kind="test", photo="AgACAgIAAxkBAAIB")
     await sender.run(until_empty=True)
     assert {chat: len(api.chats.get(chat, [])) for chat in [*chats, 2000, 2001]} == dict.fromkeys(
         [*chats, 2000, 2001], 1
@@ -281,8 +281,8 @@ async def test_blocked_chat_marks_row_and_member(db):
         3005: "sent",
     }
     assert (by_chat[3003].last_error, by_chat[3002].last_error) == ("chat_not_found", "forbidden")
-    async with db.read() as s:
-        member = await s.get(Member, member_id)
+    with db.reading() as s:
+        member = s.get(Member, member_id)
     assert member.blocked_bot is True
     # Each refused row was tried exactly once.
     assert len(api.calls_of("sendMessage")) == 5
@@ -397,9 +397,9 @@ async def test_wake_sends_at_once(db):
 
 
 async def test_bot_starts_and_stops_the_sender(tmp_path: Path):
-    config = make_config(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", tmp_path)
+    config = make_config(f"sqlite:///{tmp_path / 'bot.db'}", tmp_path)
     db = Database(config.database_url)
-    await fresh_schema(db)
+    fresh_schema(db)
     api = FakeBotAPI()
     app = build_application(config, request=api, db=db, scheduler=True)
     await app.initialize()
@@ -433,7 +433,7 @@ def _raw_config(**outbox_values: Any) -> dict[str, Any]:
 
 
 def test_outbox_settings_come_from_config_toml():
-    config = parse_config(_raw_config(global_per_second=12.5), {"DATABASE_URL": "sqlite+aiosqlite:///x.db"})
+    config = parse_config(_raw_config(global_per_second=12.5), {"DATABASE_URL": "sqlite:///x.db"})
     assert config.outbox.global_per_second == 12.5
     assert (config.outbox.group_per_minute, config.outbox.batch_size) == (20, 20)
 
@@ -452,7 +452,7 @@ def test_outbox_settings_come_from_config_toml():
 )
 def test_outbox_settings_are_validated(key: str, value: Any, problem: str):
     with pytest.raises(ConfigError, match=problem) as caught:
-        parse_config(_raw_config(**{key: value}), {"DATABASE_URL": "sqlite+aiosqlite:///x.db"})
+        parse_config(_raw_config(**{key: value}), {"DATABASE_URL": "sqlite:///x.db"})
     assert caught.value.key == f"outbox.{key}"
 
 
@@ -463,8 +463,8 @@ def test_outbox_settings_are_validated(key: str, value: Any, problem: str):
 async def pg_db(tmp_path: Path) -> AsyncIterator[Database]:
     """A fresh PostgreSQL database with the schema and the units."""
     database = Database(PG_URL)
-    await fresh_schema(database)
-    await seed_units(database, make_config(PG_URL, tmp_path))
+    fresh_schema(database)
+    seed_units(database, make_config(PG_URL, tmp_path))
     yield database
     await database.dispose()
 
@@ -472,11 +472,12 @@ async def pg_db(tmp_path: Path) -> AsyncIterator[Database]:
 async def test_postgres_claims_skip_rows_locked_by_another_replica(pg_db):
     await fill(pg_db, list(range(1, 11)))
     now = utcnow()
-    async with pg_db.write() as first:
-        mine = await outbox.claim_batch(first, 4, now)
+    with pg_db.writing() as first:
+        mine = outbox.claim_batch(first, 4, now)
         # The first transaction is still open (its rows locked): the second must skip them, not wait for them.
-        async with pg_db.write() as second:
-            theirs = await asyncio.wait_for(outbox.claim_batch(second, 4, now), timeout=10)
+        with pg_db.writing() as second:
+            second.exec(text("SET LOCAL lock_timeout = '10s'"))
+            theirs = outbox.claim_batch(second, 4, now)
     assert [r.chat_id for r in mine] == [1, 2, 3, 4]
     assert [r.chat_id for r in theirs] == [5, 6, 7, 8]
 

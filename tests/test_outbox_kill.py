@@ -38,11 +38,11 @@ FINISH_TIMEOUT = 180
 async def _prepare(url: str, tmp_path: Path) -> None:
     """Schema, units and one notification per chat."""
     db = Database(url)
-    await fresh_schema(db)
-    await seed_units(db, make_config(url, tmp_path))
+    fresh_schema(db)
+    seed_units(db, make_config(url, tmp_path))
     notices = [outbox.Notice(chat, f"<b>Notice</b> {chat}", f"kill:{chat}") for chat in CHATS]
-    async with db.write() as session:
-        assert await outbox.enqueue_many(session, notices, kind="kill_test") == len(CHATS)
+    with db.writing() as session:
+        assert outbox.enqueue_many(session, notices, kind="kill_test") == len(CHATS)
     await db.dispose()
 
 
@@ -50,8 +50,8 @@ async def _rows(url: str) -> list[OutboxMessage]:
     """Every outbox row."""
     db = Database(url)
     try:
-        async with db.read() as session:
-            return list(await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
+        with db.reading() as session:
+            return list(session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
     finally:
         await db.dispose()
 
@@ -78,7 +78,7 @@ def _delivered(server: BotAPIServer) -> int:
 
 
 def test_sigkill_mid_broadcast_resends_at_most_the_rows_in_flight(tmp_path: Path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}"
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
     asyncio.run(_prepare(url, tmp_path))
     server = BotAPIServer(TOKEN)
     server.start()

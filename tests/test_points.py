@@ -31,21 +31,21 @@ def cadre_of(unit: str | None, member: members.Member | None = None) -> Actor:
 
 async def test_award_once_per_key(db):
     m = await make_member(db, 1)
-    async with db.write() as s:
-        first = await points.award(s, m.id, NO_CAP, "idea:1", DAY)
-        again = await points.award(s, m.id, NO_CAP, "idea:1", DAY)
-    async with db.write() as s:
-        third = await points.award(s, m.id, NO_CAP, "idea:1", DAY)
-        assert await points.balance_of(s, m.id) == 50
+    with db.writing() as s:
+        first = points.award(s, m.id, NO_CAP, "idea:1", DAY)
+        again = points.award(s, m.id, NO_CAP, "idea:1", DAY)
+    with db.writing() as s:
+        third = points.award(s, m.id, NO_CAP, "idea:1", DAY)
+        assert points.balance_of(s, m.id) == 50
     assert (first.outcome, again.outcome, third.outcome) == (Outcome.AWARDED, Outcome.DUPLICATE, Outcome.DUPLICATE)
 
 
 async def test_daily_cap_pays_what_is_left_then_nothing(db):
     m = await make_member(db, 2)
-    async with db.write() as s:
-        results = [await points.award(s, m.id, RUN, f"run:{i}", DAY, amount=8) for i in range(4)]
-        other_day = await points.award(s, m.id, RUN, "run:next", date(2026, 11, 29), amount=8)
-        assert await points.balance_of(s, m.id) == 28
+    with db.writing() as s:
+        results = [points.award(s, m.id, RUN, f"run:{i}", DAY, amount=8) for i in range(4)]
+        other_day = points.award(s, m.id, RUN, "run:next", date(2026, 11, 29), amount=8)
+        assert points.balance_of(s, m.id) == 28
     assert [(r.outcome, r.amount) for r in results] == [
         (Outcome.AWARDED, 8),
         (Outcome.AWARDED, 8),
@@ -57,41 +57,40 @@ async def test_daily_cap_pays_what_is_left_then_nothing(db):
 
 async def test_capped_award_does_not_undo_the_callers_work(db):
     m = await make_member(db, 3)
-    async with db.write() as s:
+    with db.writing() as s:
         for i in range(3):
-            await points.award(s, m.id, LIKE, f"like:{i}", DAY)
-        await members.set_language(s, m.id, "en")
-        capped = await points.award(s, m.id, LIKE, "like:9", DAY)
+            points.award(s, m.id, LIKE, f"like:{i}", DAY)
+        members.set_language(s, m.id, "en")
+        capped = points.award(s, m.id, LIKE, "like:9", DAY)
     assert capped.outcome == Outcome.CAPPED
-    async with db.read() as s:
-        member = await s.get(members.Member, m.id)
+    with db.reading() as s:
+        member = s.get(members.Member, m.id)
         assert member.language == "en" and member.balance == 3
 
 
 async def test_spend_beyond_balance_is_refused_and_changes_nothing(db):
     m = await make_member(db, 4)
-    async with db.write() as s:
-        await points.award(s, m.id, NO_CAP, "seed", DAY)
-    with pytest.raises(InsufficientPoints) as err:
-        async with db.write() as s:
-            await points.spend(s, m.id, 80, "buy:1", DAY, "welfare")
+    with db.writing() as s:
+        points.award(s, m.id, NO_CAP, "seed", DAY)
+    with pytest.raises(InsufficientPoints) as err, db.writing() as s:
+        points.spend(s, m.id, 80, "buy:1", DAY, "welfare")
     assert err.value.params == {"balance": 50, "cost": 80}
-    async with db.write() as s:
-        assert await points.balance_of(s, m.id) == 50
-        assert await points.ledger_sum(s, m.id) == 50
-        assert await points.spend(s, m.id, 30, "buy:2", DAY, "welfare") == 20
-        assert await points.spend(s, m.id, 30, "buy:2", DAY, "welfare") == 20  # same key: charged once
-        assert await points.refund(s, m.id, 30, "refund:2", DAY, "cancelled") == 50
-        assert await points.refund(s, m.id, 30, "refund:2", DAY, "cancelled") == 50
+    with db.writing() as s:
+        assert points.balance_of(s, m.id) == 50
+        assert points.ledger_sum(s, m.id) == 50
+        assert points.spend(s, m.id, 30, "buy:2", DAY, "welfare") == 20
+        assert points.spend(s, m.id, 30, "buy:2", DAY, "welfare") == 20  # same key: charged once
+        assert points.refund(s, m.id, 30, "refund:2", DAY, "cancelled") == 50
+        assert points.refund(s, m.id, 30, "refund:2", DAY, "cancelled") == 50
 
 
 async def test_cadre_grants_only_within_scope_with_a_reason(db):
     target = await make_member(db, 5, "i801")
     limits = Limits()
-    async with db.write() as s:
-        balance = await points.adjust_by_cadre(s, cadre_of("i801"), target, 20, "读书节组织", "g:1", DAY, limits)
+    with db.writing() as s:
+        balance = points.adjust_by_cadre(s, cadre_of("i801"), target, 20, "读书节组织", "g:1", DAY, limits)
         assert balance == 20
-        assert await points.adjust_by_cadre(s, cadre_of(None), target, -5, "更正", "g:2", DAY, limits) == 15
+        assert points.adjust_by_cadre(s, cadre_of(None), target, -5, "更正", "g:2", DAY, limits) == 15
     for actor, amount, reason, error in (
         (cadre_of("i802"), 10, "跨单位", NotAllowed),
         (Actor(1, None, False, frozenset(), frozenset()), 10, "not a cadre", NotAllowed),
@@ -99,22 +98,20 @@ async def test_cadre_grants_only_within_scope_with_a_reason(db):
         (cadre_of("i801"), limits.grant_max_amount + 1, "too much", BadInput),
         (cadre_of("i801"), -16, "below zero", InsufficientPoints),
     ):
-        with pytest.raises(error):
-            async with db.write() as s:
-                await points.adjust_by_cadre(s, actor, target, amount, reason, f"bad:{amount}:{reason}", DAY, limits)
-    async with db.read() as s:
-        assert await points.balance_of(s, target.id) == 15
-        entries, _pages = await points.history(s, target.id, 0, 10)
+        with pytest.raises(error), db.writing() as s:
+            points.adjust_by_cadre(s, actor, target, amount, reason, f"bad:{amount}:{reason}", DAY, limits)
+    with db.reading() as s:
+        assert points.balance_of(s, target.id) == 15
+        entries, _pages = points.history(s, target.id, 0, 10)
         assert [(e.delta, e.reason) for e in entries] == [(-5, "更正"), (20, "读书节组织")]
-        log = await members.audit.recent(s)
+        log = members.audit.recent(s)
         assert [e.action for e in log] == ["deduct", "grant"]
 
 
 async def test_check_constraint_is_the_last_guard(db):
     m = await make_member(db, 6)
-    with pytest.raises(IntegrityError):
-        async with db.write() as s:
-            await s.exec(text("UPDATE member SET balance = -1 WHERE id = :id").bindparams(id=m.id))
+    with pytest.raises(IntegrityError), db.writing() as s:
+        s.exec(text("UPDATE member SET balance = -1 WHERE id = :id").bindparams(id=m.id))
 
 
 OPERATIONS = st.lists(
@@ -139,27 +136,27 @@ async def test_ledger_sum_always_equals_balance(db, ops):
     for kind, amount, key, who in ops:
         member = people[who]
         try:
-            async with db.write() as s:
+            with db.writing() as s:
                 if kind == "award":
-                    await points.award(s, member.id, NO_CAP, f"{base}:a:{key}", DAY, amount=amount)
+                    points.award(s, member.id, NO_CAP, f"{base}:a:{key}", DAY, amount=amount)
                 elif kind == "capped":
-                    await points.award(s, member.id, RUN, f"{base}:c:{key}", DAY, amount=amount)
+                    points.award(s, member.id, RUN, f"{base}:c:{key}", DAY, amount=amount)
                 elif kind == "spend":
-                    await points.spend(s, member.id, amount, f"{base}:s:{key}", DAY, "buy")
+                    points.spend(s, member.id, amount, f"{base}:s:{key}", DAY, "buy")
                 elif kind == "refund":
-                    await points.refund(s, member.id, amount, f"{base}:r:{key}", DAY, "back")
+                    points.refund(s, member.id, amount, f"{base}:r:{key}", DAY, "back")
                 else:
                     sign = 1 if kind == "grant" else -1
-                    await points.adjust_by_cadre(
+                    points.adjust_by_cadre(
                         s, cadre_of(None), member, sign * amount, "x", f"{base}:g:{key}", DAY, Limits()
                     )
         except InsufficientPoints:
             pass
-    async with db.read() as s:
+    with db.reading() as s:
         for member in people:
-            balance = await points.balance_of(s, member.id)
+            balance = points.balance_of(s, member.id)
             assert balance >= 0
-            assert balance == await points.ledger_sum(s, member.id)
+            assert balance == points.ledger_sum(s, member.id)
 
 
 test_ledger_sum_always_equals_balance.counter = 0
@@ -172,12 +169,12 @@ async def test_points_screens(bot):
     me = await make_member(bot.db, 8101, "i801", name="甲")
     rival = await make_member(bot.db, 8102, "i801", name="乙")
     hidden = await make_member(bot.db, 8103, "i801", name="丙")
-    async with bot.db.write() as s:
+    with bot.db.writing() as s:
         for i in range(12):
-            await points.award(s, me.id, NO_CAP, f"me:{i}", DAY, amount=1 + i)
-        await points.award(s, rival.id, NO_CAP, "r", DAY, amount=500)
-        await points.award(s, hidden.id, NO_CAP, "h", DAY, amount=900)
-        await members.toggle_ranking_opt_out(s, hidden.id)
+            points.award(s, me.id, NO_CAP, f"me:{i}", DAY, amount=1 + i)
+        points.award(s, rival.id, NO_CAP, "r", DAY, amount=500)
+        points.award(s, hidden.id, NO_CAP, "h", DAY, amount=900)
+        members.toggle_ranking_opt_out(s, hidden.id)
     user = bot.user(8101)
     await user.send("/points")
     assert "<b>78</b>" in user.last.text
@@ -218,10 +215,10 @@ async def test_grant_command_scoped_audited_and_not_repeated(bot):
     plain = bot.user(8202)
     await plain.send("/grant i801 P1 30 自己发")
     assert "没有进行此操作的权限" in plain.last.text
-    async with bot.db.read() as s:
-        target = await members.find_member(s, "i801", "P1")
-        assert target.balance == 30 and await points.ledger_sum(s, target.id) == 30
-        assert [e.action for e in await members.audit.recent(s)] == ["grant"]
+    with bot.db.reading() as s:
+        target = members.find_member(s, "i801", "P1")
+        assert target.balance == 30 and points.ledger_sum(s, target.id) == 30
+        assert [e.action for e in members.audit.recent(s)] == ["grant"]
 
 
 async def test_bootstrap_admin_grants_anywhere(bot):

@@ -11,13 +11,13 @@ from tests.conftest import ADMIN_ID, make_member
 
 
 async def _roster(bot, *rows: RosterRow) -> None:
-    async with bot.db.write() as session:
-        await members.import_roster(session, rows)
+    with bot.db.writing() as session:
+        members.import_roster(session, rows)
 
 
 async def _member_of(bot, telegram_id: int) -> Member | None:
-    async with bot.db.read() as session:
-        return (await session.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
+    with bot.db.reading() as session:
+        return (session.exec(select(Member).where(Member.telegram_id == telegram_id))).first()
 
 
 async def _register(user, unit_label: str, employee_no: str, name: str) -> None:

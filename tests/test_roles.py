@@ -10,9 +10,9 @@ from tests.conftest import ADMIN_ID, make_member
 
 
 async def _roles(bot, telegram_id: int) -> set[tuple[str, str | None]]:
-    async with bot.db.read() as s:
-        member = (await s.exec(select(members.Member).where(members.Member.telegram_id == telegram_id))).one()
-        grants = await s.exec(select(RoleGrant).where(RoleGrant.member_id == member.id))
+    with bot.db.reading() as s:
+        member = (s.exec(select(members.Member).where(members.Member.telegram_id == telegram_id))).one()
+        grants = s.exec(select(RoleGrant).where(RoleGrant.member_id == member.id))
         return {(g.role, g.unit_code) for g in grants}
 
 
@@ -33,8 +33,8 @@ async def test_admin_promotes_and_demotes_with_audit(bot):
     assert await _roles(bot, 8401) == set()
     scoped = [c for c in bot.api.calls_of("setMyCommands") if c.params.get("scope", {}).get("chat_id") == 8401]
     assert not any(cmd["command"] == "approve" for cmd in scoped[-1].params["commands"])
-    async with bot.db.read() as s:
-        assert [e.action for e in await members.audit.recent(s)] == ["demote", "promote", "promote"]
+    with bot.db.reading() as s:
+        assert [e.action for e in members.audit.recent(s)] == ["demote", "promote", "promote"]
 
 
 async def test_bad_promote_input(bot):

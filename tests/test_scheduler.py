@@ -23,8 +23,8 @@ async def _services(config) -> Services:
 
 
 async def _task(services: Services) -> schedule.ScheduledTask:
-    async with services.db.read() as s:
-        return await s.get(schedule.ScheduledTask, "nightly_backup")
+    with services.db.reading() as s:
+        return s.get(schedule.ScheduledTask, "nightly_backup")
 
 
 def test_next_backup_time_is_local_and_in_the_future(config):
@@ -39,8 +39,8 @@ async def test_restart_keeps_the_schedule_and_runs_a_missed_backup_once(config):
     specs = {"nightly_backup": runner.discover()["nightly_backup"]}
     assert {"nightly_backup", "welfare"} <= set(runner.discover())
     first = await _services(config)
-    await fresh_schema(first.db)
-    await seed_units(first.db, config)
+    fresh_schema(first.db)
+    seed_units(first.db, config)
     await make_member(first.db, 1, "i801")
     await runner.ensure_tasks(first, specs, now=NOON)
     due = (await _task(first)).next_run_at
@@ -68,7 +68,7 @@ async def test_restart_keeps_the_schedule_and_runs_a_missed_backup_once(config):
 async def test_a_run_missed_for_too_long_is_skipped(config):
     specs = {"nightly_backup": runner.discover()["nightly_backup"]}
     services = await _services(config)
-    await fresh_schema(services.db)
+    fresh_schema(services.db)
     await runner.ensure_tasks(services, specs, now=NOON)
     much_later = NOON + timedelta(days=3)
     assert await runner.tick(services, specs, now=much_later) == ["nightly_backup:skipped"]
@@ -81,7 +81,7 @@ async def test_a_run_missed_for_too_long_is_skipped(config):
 async def test_two_dispatchers_never_run_the_same_due_time_twice(config):
     specs = {"nightly_backup": runner.discover()["nightly_backup"]}
     a, b = await _services(config), await _services(config)
-    await fresh_schema(a.db)
+    fresh_schema(a.db)
     await runner.ensure_tasks(a, specs, now=NOON)
     due = NOON + timedelta(hours=16)
     results = await runner.tick(a, specs, now=due) + await runner.tick(b, specs, now=due)

@@ -39,27 +39,25 @@ async def open_item(db, mode: str = "first_come", *, stock: int | None = 5, cost
         pickup="工会办公室 301",
         **extra,
     )
-    async with db.write() as s:
-        item = await welfare.store_item(s, draft, None, ADMIN_ID, now, ItemStatus.PUBLISHED)
+    with db.writing() as s:
+        item = welfare.store_item(s, draft, None, ADMIN_ID, now, ItemStatus.PUBLISHED)
         if mode == "lottery":
             item.seed, item.seed_hash = welfare._new_seed()
-        await s.exec(
-            update(WelfareItem).where(col(WelfareItem.id) == item.id).values(opens_at=now - timedelta(minutes=1))
-        )
+        s.exec(update(WelfareItem).where(col(WelfareItem.id) == item.id).values(opens_at=now - timedelta(minutes=1)))
     return item.id
 
 
 async def rich_member(db, telegram_id: int, unit: str = "i801", balance: int = 50) -> Member:
     """A verified member with some points."""
     member = await make_member(db, telegram_id, unit)
-    async with db.write() as s:
-        await points.award(s, member.id, GIFT, f"seed:{telegram_id}", local_date(SHANGHAI), amount=balance)
+    with db.writing() as s:
+        points.award(s, member.id, GIFT, f"seed:{telegram_id}", local_date(SHANGHAI), amount=balance)
     return member
 
 
 async def _claims(db, item_id: int) -> list[WelfareClaim]:
-    async with db.read() as s:
-        return list(await s.exec(select(WelfareClaim).where(WelfareClaim.item_id == item_id)))
+    with db.reading() as s:
+        return list(s.exec(select(WelfareClaim).where(WelfareClaim.item_id == item_id)))
 
 
 async def test_claim_voucher_double_click_cancel(bot):
@@ -80,8 +78,8 @@ async def test_claim_voucher_double_click_cancel(bot):
     await user.press(pack(Cb.WELFARE_CLAIM, item_id, 1), card)
     claims = await _claims(bot.db, item_id)
     assert len(claims) == 1 and claims[0].status == ClaimStatus.ACTIVE
-    async with bot.db.read() as s:
-        assert await points.balance_of(s, member.id) == 40
+    with bot.db.reading() as s:
+        assert points.balance_of(s, member.id) == 40
     # My welfare lists it; give it back: points and stock return.
     await user.send("/welfare")
     await user.click("我的福利")
@@ -91,10 +89,10 @@ async def test_claim_voucher_double_click_cancel(bot):
     assert "10 积分会立即退回" in user.last.text
     await user.click("确认放弃")
     assert "退回 10 积分" in user.last.text
-    async with bot.db.read() as s:
-        assert await points.balance_of(s, member.id) == 50
-        assert (await s.get(WelfareItem, item_id)).stock == 5
-        assert await points.ledger_sum(s, member.id) == 50
+    with bot.db.reading() as s:
+        assert points.balance_of(s, member.id) == 50
+        assert (s.get(WelfareItem, item_id)).stock == 5
+        assert points.ledger_sum(s, member.id) == 50
 
 
 async def test_late_presses_are_answered_from_a_read(bot, monkeypatch):
@@ -194,8 +192,8 @@ async def test_redeem_by_command_and_deep_link(bot):
 
 
 async def _item_ids(bot) -> list[int]:
-    async with bot.db.read() as s:
-        return list(await s.exec(select(WelfareItem.id).order_by(WelfareItem.id)))
+    with bot.db.reading() as s:
+        return list(s.exec(select(WelfareItem.id).order_by(WelfareItem.id)))
 
 
 async def test_lottery_apply_and_withdraw(bot):
@@ -210,17 +208,15 @@ async def test_lottery_apply_and_withdraw(bot):
     assert "已报名" in user.last.text and "撤回报名" in user.last.labels
     await user.click("撤回报名")
     assert "退回 5 积分" in user.last_answer()
-    async with bot.db.read() as s:
-        assert await points.balance_of(s, member.id) == 50
+    with bot.db.reading() as s:
+        assert points.balance_of(s, member.id) == 50
     assert [c.status for c in await _claims(bot.db, item_id)] == [ClaimStatus.CANCELLED]
 
 
 async def test_upcoming_item_remind_me(bot):
     item_id = await open_item(bot.db)
-    async with bot.db.write() as s:
-        await s.exec(
-            update(WelfareItem).where(col(WelfareItem.id) == item_id).values(opens_at=NOW + timedelta(hours=2))
-        )
+    with bot.db.writing() as s:
+        s.exec(update(WelfareItem).where(col(WelfareItem.id) == item_id).values(opens_at=NOW + timedelta(hours=2)))
     await rich_member(bot.db, 9011)
     user = bot.user(9011)
     await user.send("/welfare")
@@ -276,8 +272,8 @@ async def test_cadre_creates_an_item_step_by_step_surviving_a_restart(bot):
     await cadre.click("发布")
     assert cadre.last_answer() == "已发布"
     await app2.shutdown()
-    async with bot.db.read() as s:
-        item = (await s.exec(select(WelfareItem))).one()
+    with bot.db.reading() as s:
+        item = (s.exec(select(WelfareItem))).one()
         assert (item.title, item.mode, item.cost, item.stock, item.per_member_limit, item.status) == (
             "电影票两张",
             "first_come",
@@ -299,10 +295,8 @@ async def test_cadre_creates_an_item_step_by_step_surviving_a_restart(bot):
 async def test_cadre_edits_before_opening_and_closes_early(bot):
     await make_member(bot.db, ADMIN_ID, "hq")
     item_id = await open_item(bot.db)
-    async with bot.db.write() as s:
-        await s.exec(
-            update(WelfareItem).where(col(WelfareItem.id) == item_id).values(opens_at=NOW + timedelta(hours=2))
-        )
+    with bot.db.writing() as s:
+        s.exec(update(WelfareItem).where(col(WelfareItem.id) == item_id).values(opens_at=NOW + timedelta(hours=2)))
     admin = bot.user(ADMIN_ID)
     await admin.send("/admin")
     await admin.click("福利管理")
@@ -313,8 +307,8 @@ async def test_cadre_edits_before_opening_and_closes_early(bot):
     assert "已保存" in admin.messages[-2].text
     await admin.click("提前结束")
     assert admin.last_answer() == "已结束"
-    async with bot.db.read() as s:
-        item = await s.get(WelfareItem, item_id)
+    with bot.db.reading() as s:
+        item = s.get(WelfareItem, item_id)
         assert (item.title, item.status) == ("电影票（周末场）", "cancelled")
     # A plain member cannot reach the admin list at all.
     await make_member(bot.db, 9015, "i801")
@@ -328,17 +322,17 @@ async def test_claim_storm_through_the_application(bot):
     """2,000 presses from 1,500 members (some twice) on stock 100, limit 1: exactly 100 claims."""
     item_id = await open_item(bot.db, stock=100, cost=5)
     people = []
-    async with bot.db.write() as s:
+    with bot.db.writing() as s:
         for i in range(1500):
             member = Member(
                 telegram_id=20000 + i, unit_code="i801", employee_no=f"S{i}", name=f"会员{i}", status="verified"
             )
             s.add(member)
             people.append(member)
-        await s.flush()
+        s.flush()
         day = local_date(bot.config.timezone)
         for member in people:
-            await points.award(s, member.id, GIFT, f"storm:{member.id}", day, amount=20)
+            points.award(s, member.id, GIFT, f"storm:{member.id}", day, amount=20)
     message = await _card_message(bot, 20000, item_id)
     presses = [20000 + i for i in range(1500)] + [20000 + random.Random(7).randrange(1500) for _ in range(500)]
     random.Random(8).shuffle(presses)
@@ -352,12 +346,12 @@ async def test_claim_storm_through_the_application(bot):
     claims = await _claims(bot.db, item_id)
     assert len(claims) == 100
     assert len({c.member_id for c in claims}) == 100
-    async with bot.db.read() as s:
-        assert (await s.get(WelfareItem, item_id)).stock == 0
-        balances = dict((await s.exec(select(Member.id, Member.balance).where(Member.telegram_id >= 20000))).all())
+    with bot.db.reading() as s:
+        assert (s.get(WelfareItem, item_id)).stock == 0
+        balances = dict((s.exec(select(Member.id, Member.balance).where(Member.telegram_id >= 20000))).all())
         sums = dict(
             (
-                await s.exec(
+                s.exec(
                     select(points.LedgerEntry.member_id, func.sum(points.LedgerEntry.delta)).group_by(
                         points.LedgerEntry.member_id
                     )
@@ -403,6 +397,6 @@ async def test_item_photo_on_the_card_and_as_a_form_answer(bot):
     assert "请发送一张图片" in cadre.last.text
     await cadre.send_photo("AgACgift")
     assert "需要多少积分" in cadre.last.text
-    async with bot.db.read() as s:
-        flow = await s.get(FlowState, 9021)
+    with bot.db.reading() as s:
+        flow = s.get(FlowState, 9021)
     assert flow.data["photo"] == "AgACgift" and item_id

@@ -67,7 +67,7 @@ DRAW_AT = datetime(2099, 6, 19, 13, 0, tzinfo=TZ)
 
 def say(key: str, **context: object) -> str:
     """A command-line text in the language the processes use (the configured default)."""
-    language = make_config("sqlite+aiosqlite://", Path(".")).default_language
+    language = make_config("sqlite://", Path(".")).default_language
     return RENDERER.label(language, key, **context)
 
 
@@ -142,9 +142,9 @@ async def draw_a_lottery(tmp_path: Path, applicants: int) -> tuple[int, list[int
     code, out, err = import_file(tmp_path, "lottery.toml", GOOD_TOML)
     assert code == 0, out + err
     item_id = 2
-    db = Database(f"sqlite+aiosqlite:///{db_file(tmp_path)}")
+    db = Database(f"sqlite:///{db_file(tmp_path)}")
     try:
-        async with db.write() as s:
+        with db.writing() as s:
             people = [
                 Member(
                     telegram_id=8000 + i, unit_code="i801", employee_no=f"V{i}", name=f"会员{i}", status=Status.VERIFIED
@@ -152,11 +152,11 @@ async def draw_a_lottery(tmp_path: Path, applicants: int) -> tuple[int, list[int
                 for i in range(applicants)
             ]
             s.add_all(people)
-            await s.flush()
+            s.flush()
             for m in people:
-                await welfare.apply_lottery(s, m, item_id, APPLY_AT, TZ)
-        async with db.write() as s:
-            drawn = await welfare.draw_lottery(s, item_id, DRAW_AT, TZ)
+                welfare.apply_lottery(s, m, item_id, APPLY_AT, TZ)
+        with db.writing() as s:
+            drawn = welfare.draw_lottery(s, item_id, DRAW_AT, TZ)
         assert drawn.done and len(drawn.winners) == 2
     finally:
         await db.dispose()

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import sys
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -25,8 +26,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session, col, select
 
 from config import PROJECT_DIR, PointsRule
 from models import points, vouchers, welfare
@@ -77,7 +77,7 @@ _next_telegram_id = iter(range(10_000, 10_000_000))
 
 async def make_members(db: Database, count: int, unit: str = "i801", balance: int = 100) -> list[Member]:
     """Verified members, each given `balance` points through the ledger (so ledger == balance holds)."""
-    async with db.write() as s:
+    with db.writing() as s:
         people = []
         for _ in range(count):
             tid = next(_next_telegram_id)
@@ -91,10 +91,10 @@ async def make_members(db: Database, count: int, unit: str = "i801", balance: in
                 )
             )
         s.add_all(people)
-        await s.flush()
+        s.flush()
         for m in people:
             if balance:
-                await points.award(s, m.id, GRANT, f"test:seed:{m.id}", DAY, amount=balance)
+                points.award(s, m.id, GRANT, f"test:seed:{m.id}", DAY, amount=balance)
             m.balance = balance
     return people
 
@@ -121,25 +121,24 @@ async def make_item(
     db: Database, actor: Actor = BUREAU, publish: bool = True, at: datetime = BEFORE, **changes: Any
 ) -> WelfareItem:
     """Create (and publish) an item at `at` (by default an hour before it opens)."""
-    async with db.write() as s:
-        item = await welfare.create_item(s, actor, draft(**changes), at)
+    with db.writing() as s:
+        item = welfare.create_item(s, actor, draft(**changes), at)
         if publish:
-            item = await welfare.publish(s, actor, item.id, at)
+            item = welfare.publish(s, actor, item.id, at)
     return item
 
 
-async def run(db: Database, fn: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
-    """Run one operation in its own write transaction."""
-    async with db.write() as s:
-        return await fn(s)
+async def run(db: Database, fn: Callable[[Session], Any]) -> Any:
+    """Run one operation as the bot does: its own atomic write, in the database's writer/worker threads."""
+    return await db.write(fn)
 
 
 async def snapshot(db: Database) -> tuple:
     """Everything a welfare operation may change."""
-    async with db.read() as s:
+    with db.reading() as s:
         items = [
             tuple(r)
-            for r in await s.exec(
+            for r in s.exec(
                 select(
                     WelfareItem.id,
                     WelfareItem.stock,
@@ -153,17 +152,17 @@ async def snapshot(db: Database) -> tuple:
         ]
         claims = [
             tuple(r)
-            for r in await s.exec(
+            for r in s.exec(
                 select(WelfareClaim.id, WelfareClaim.status, WelfareClaim.voucher_code).order_by(col(WelfareClaim.id))
             )
         ]
-        balances = [tuple(r) for r in await s.exec(select(Member.id, Member.balance).order_by(col(Member.id)))]
-        ledger = (await s.exec(select(func.count()).select_from(LedgerEntry))).one()
-        reminders = (await s.exec(select(func.count()).select_from(WelfareReminder))).one()
+        balances = [tuple(r) for r in s.exec(select(Member.id, Member.balance).order_by(col(Member.id)))]
+        ledger = (s.exec(select(func.count()).select_from(LedgerEntry))).one()
+        reminders = (s.exec(select(func.count()).select_from(WelfareReminder))).one()
     return items, claims, balances, ledger, reminders
 
 
-async def refused(db: Database, error: type[DomainError], fn: Callable[[AsyncSession], Awaitable[Any]]) -> DomainError:
+async def refused(db: Database, error: type[DomainError], fn: Callable[[Session], Awaitable[Any]]) -> DomainError:
     """The operation raises `error` and leaves the database exactly as it was."""
     before = await snapshot(db)
     with pytest.raises(error) as info:
@@ -174,35 +173,31 @@ async def refused(db: Database, error: type[DomainError], fn: Callable[[AsyncSes
 
 async def balance(db: Database, member: Member) -> int:
     """The member's balance now."""
-    async with db.read() as s:
-        return await points.balance_of(s, member.id)
+    with db.reading() as s:
+        return points.balance_of(s, member.id)
 
 
 async def assert_books_balance(db: Database) -> None:
     """For every member the ledger adds up to the balance."""
-    async with db.read() as s:
+    with db.reading() as s:
         sums = dict(
             tuple(r)
-            for r in await s.exec(
-                select(LedgerEntry.member_id, func.sum(LedgerEntry.delta)).group_by(LedgerEntry.member_id)
-            )
+            for r in s.exec(select(LedgerEntry.member_id, func.sum(LedgerEntry.delta)).group_by(LedgerEntry.member_id))
         )
-        for member_id, bal in await s.exec(select(Member.id, Member.balance)):
+        for member_id, bal in s.exec(select(Member.id, Member.balance)):
             assert sums.get(member_id, 0) == bal, member_id
 
 
 async def item_row(db: Database, item_id: int) -> WelfareItem:
     """The item as stored now."""
-    async with db.read() as s:
-        return await s.get(WelfareItem, item_id)
+    with db.reading() as s:
+        return s.get(WelfareItem, item_id)
 
 
 async def claims_of(db: Database, item_id: int) -> list[WelfareClaim]:
     """The item's claims as stored now, oldest first."""
-    async with db.read() as s:
-        return list(
-            await s.exec(select(WelfareClaim).where(WelfareClaim.item_id == item_id).order_by(col(WelfareClaim.id)))
-        )
+    with db.reading() as s:
+        return list(s.exec(select(WelfareClaim).where(WelfareClaim.item_id == item_id).order_by(col(WelfareClaim.id))))
 
 
 # --- first-come --------------------------------------------------------------------------------------
@@ -217,10 +212,10 @@ async def test_first_come_claim_spends_points_takes_stock_and_gives_a_voucher(db
     assert vouchers.normalize_code(result.claim.voucher_code) == result.claim.voucher_code
     assert (await item_row(db, item.id)).stock == 9
     assert await balance(db, m) == 70
-    async with db.read() as s:
-        card = await welfare.item_card(s, m, item.id, DURING)
-        mine = await welfare.my_claims(s, m.id)
-        ledger = list(await s.exec(select(LedgerEntry).where(LedgerEntry.member_id == m.id, LedgerEntry.delta < 0)))
+    with db.reading() as s:
+        card = welfare.item_card(s, m, item.id, DURING)
+        mine = welfare.my_claims(s, m.id)
+        ledger = list(s.exec(select(LedgerEntry).where(LedgerEntry.member_id == m.id, LedgerEntry.delta < 0)))
     assert (card.phase, card.item.stock, card.item.total, card.taken, card.next_seq) == (Phase.OPEN, 9, 10, 1, None)
     assert [c.claim.id for c in mine] == [result.claim.id]
     assert [(e.delta, e.idem_key, e.reason) for e in ledger] == [
@@ -236,21 +231,20 @@ async def test_claims_outside_the_window_are_refused_and_change_nothing(db):
     assert early.params == {"opens_at": T0}
     late = await refused(db, WindowClosed, lambda s: welfare.claim_first_come(s, m, item.id, AFTER, TZ))
     assert late.params == {"closes_at": CLOSES}
-    async with db.read() as s:
+    with db.reading() as s:
         with pytest.raises(NotOpenYet):
-            await welfare.claim_precheck(s, m, item.id, BEFORE)
+            welfare.claim_precheck(s, m, item.id, BEFORE)
         with pytest.raises(WindowClosed):
-            await welfare.claim_precheck(s, m, item.id, CLOSES)
-        assert (await welfare.claim_precheck(s, m, item.id, DURING)).id == item.id
+            welfare.claim_precheck(s, m, item.id, CLOSES)
+        assert (welfare.claim_precheck(s, m, item.id, DURING)).id == item.id
 
 
 async def test_sold_out_is_said_by_the_precheck_and_the_write_path(db):
     first, second = await make_members(db, 2)
     item = await make_item(db, stock=1)
     await run(db, lambda s: welfare.claim_first_come(s, first, item.id, DURING, TZ))
-    async with db.read() as s:
-        with pytest.raises(SoldOut):
-            await welfare.claim_precheck(s, second, item.id, DURING)
+    with db.reading() as s, pytest.raises(SoldOut):
+        welfare.claim_precheck(s, second, item.id, DURING)
     await refused(db, SoldOut, lambda s: welfare.claim_first_come(s, second, item.id, DURING, TZ))
     assert await balance(db, second) == 100
 
@@ -263,9 +257,8 @@ async def test_limit_holds_and_a_cancelled_claim_frees_its_slot(db):
     assert (one.claim.seq, two.claim.seq) == (1, 2)
     error = await refused(db, LimitReached, lambda s: welfare.claim_first_come(s, m, item.id, DURING, TZ))
     assert error.params == {"limit": 2}
-    async with db.read() as s:
-        with pytest.raises(LimitReached):
-            await welfare.claim_precheck(s, m, item.id, DURING)
+    with db.reading() as s, pytest.raises(LimitReached):
+        welfare.claim_precheck(s, m, item.id, DURING)
     cancelled = await run(db, lambda s: welfare.cancel_claim(s, m, one.claim.id, DURING, TZ))
     assert (cancelled.claim.status, cancelled.refunded, cancelled.balance) == (ClaimStatus.CANCELLED, 10, 90)
     assert (await item_row(db, item.id)).stock == 9
@@ -291,9 +284,8 @@ async def test_not_enough_points_shows_balance_and_cost_and_changes_nothing(db):
     item = await make_item(db)
     error = await refused(db, InsufficientPoints, lambda s: welfare.claim_first_come(s, m, item.id, DURING, TZ))
     assert error.params == {"balance": 10, "cost": 30}
-    async with db.read() as s:
-        with pytest.raises(InsufficientPoints):
-            await welfare.claim_precheck(s, m, item.id, DURING)
+    with db.reading() as s, pytest.raises(InsufficientPoints):
+        welfare.claim_precheck(s, m, item.id, DURING)
     assert (await item_row(db, item.id)).stock == 10
 
 
@@ -303,13 +295,13 @@ async def test_an_item_for_other_units_is_not_offered_or_claimable(db):
     item = await make_item(db, units=("i802",))
     everyone = await make_item(db, title="普惠水果")
     await refused(db, NotEligible, lambda s: welfare.claim_first_come(s, mine, item.id, DURING, TZ))
-    async with db.read() as s:
+    with db.reading() as s:
         with pytest.raises(NotEligible):
-            await welfare.item_card(s, mine, item.id, DURING)
+            welfare.item_card(s, mine, item.id, DURING)
         with pytest.raises(NotEligible):
-            await welfare.claim_precheck(s, mine, item.id, DURING)
-        assert [e.item.id for e in await welfare.list_catalog(s, mine, DURING)] == [everyone.id]
-        assert [e.item.id for e in await welfare.list_catalog(s, theirs, DURING)] == [everyone.id, item.id]
+            welfare.claim_precheck(s, mine, item.id, DURING)
+        assert [e.item.id for e in welfare.list_catalog(s, mine, DURING)] == [everyone.id]
+        assert [e.item.id for e in welfare.list_catalog(s, theirs, DURING)] == [everyone.id, item.id]
     assert (await run(db, lambda s: welfare.claim_first_come(s, theirs, item.id, DURING, TZ))).created
 
 
@@ -320,24 +312,22 @@ async def test_catalog_shows_open_and_upcoming_items_newest_first(db):
     ended = {"opens_at": T0 - timedelta(days=2), "closes_at": T0 - timedelta(days=1)}
     await make_item(db, title="已结束", at=T0 - timedelta(days=3), **ended)
     await make_item(db, title="草稿", publish=False)
-    async with db.read() as s:
-        entries = await welfare.list_catalog(s, m, DURING)
+    with db.reading() as s:
+        entries = welfare.list_catalog(s, m, DURING)
     assert [(e.item.id, e.phase) for e in entries] == [(upcoming.id, Phase.UPCOMING), (open_now.id, Phase.OPEN)]
 
 
 async def test_the_schema_itself_refuses_a_second_live_claim_on_a_slot_and_negative_stock(db):
     (m,) = await make_members(db, 1)
     item = await make_item(db)
-    async with db.write() as s:
+    with db.writing() as s:
         s.add(WelfareClaim(item_id=item.id, member_id=m.id, seq=1, status=ClaimStatus.CANCELLED))
         s.add(WelfareClaim(item_id=item.id, member_id=m.id, seq=1, status=ClaimStatus.ACTIVE))
     for status in (ClaimStatus.ACTIVE, ClaimStatus.APPLIED, ClaimStatus.JOINED, ClaimStatus.REDEEMED):
-        with pytest.raises(IntegrityError):
-            async with db.write() as s:
-                s.add(WelfareClaim(item_id=item.id, member_id=m.id, seq=1, status=status))
-    with pytest.raises(IntegrityError):
-        async with db.write() as s:
-            await s.exec(update(WelfareItem).where(col(WelfareItem.id) == item.id).values(stock=-1))
+        with pytest.raises(IntegrityError), db.writing() as s:
+            s.add(WelfareClaim(item_id=item.id, member_id=m.id, seq=1, status=status))
+    with pytest.raises(IntegrityError), db.writing() as s:
+        s.exec(update(WelfareItem).where(col(WelfareItem.id) == item.id).values(stock=-1))
 
 
 # --- cancel and redeem ---------------------------------------------------------------------------------
@@ -426,9 +416,9 @@ async def test_a_unit_cadre_runs_their_own_units_items(db):
     mine = cadre("i801")
     item = await make_item(db, actor=mine, publish=False, units=("i801",))
     assert item.owner_unit == "i801" and item.status == ItemStatus.DRAFT
-    async with db.read() as s:
-        assert [e.item.id for e in await welfare.list_managed(s, mine, BEFORE)] == [item.id]
-        assert await welfare.list_managed(s, cadre("i802"), BEFORE) == []
+    with db.reading() as s:
+        assert [e.item.id for e in welfare.list_managed(s, mine, BEFORE)] == [item.id]
+        assert welfare.list_managed(s, cadre("i802"), BEFORE) == []
     renamed = await run(
         db, lambda s: welfare.update_item(s, mine, item.id, draft(units=("i801",), title="新标题"), BEFORE)
     )
@@ -484,8 +474,8 @@ async def test_item_claims_counts_per_status_for_the_managing_cadre(db):
     claims = [await run(db, lambda s, m=m: welfare.claim_first_come(s, m, item.id, DURING, TZ)) for m in (a, b, c)]
     await run(db, lambda s: welfare.cancel_claim(s, a, claims[0].claim.id, DURING, TZ))
     await run(db, lambda s: welfare.redeem(s, cadre("i801"), claims[1].claim.voucher_code, DURING))
-    async with db.read() as s:
-        view = await welfare.item_claims(s, cadre("i801"), item.id)
+    with db.reading() as s:
+        view = welfare.item_claims(s, cadre("i801"), item.id)
     assert view.counts == {"cancelled": 1, "redeemed": 1, "active": 1}
     assert view.item.stock == 8 and view.item.total == 10
     assert [(r.member_id, r.status) for r in view.rows] == [(a.id, "cancelled"), (b.id, "redeemed"), (c.id, "active")]
@@ -506,8 +496,8 @@ async def test_universal_one_each_within_the_cap_and_free_items_touch_no_points(
     assert wrong.key == "welfare_wrong_mode"
     await run(db, lambda s: welfare.claim_universal(s, b, item.id, DURING, TZ))
     await refused(db, SoldOut, lambda s: welfare.claim_universal(s, c, item.id, DURING, TZ))
-    async with db.read() as s:
-        ledger = (await s.exec(select(func.count()).where(LedgerEntry.idem_key.like("welfare:%")))).one()
+    with db.reading() as s:
+        ledger = (s.exec(select(func.count()).where(LedgerEntry.idem_key.like("welfare:%")))).one()
     assert ledger == 0
 
 
@@ -520,9 +510,9 @@ async def test_group_buy_that_reaches_its_threshold_gives_everyone_a_voucher(db)
     left = await run(db, lambda s: welfare.leave_group_buy(s, people[0], item.id, DURING, TZ))
     assert (left.refunded, left.balance) == (20, 100)
     assert (await item_row(db, item.id)).stock == 1
-    async with db.read() as s:
-        assert await welfare.due_settlements(s, DURING) == []
-        assert await welfare.due_settlements(s, AFTER) == [item.id]
+    with db.reading() as s:
+        assert welfare.due_settlements(s, DURING) == []
+        assert welfare.due_settlements(s, AFTER) == [item.id]
     await refused(db, WindowClosed, lambda s: welfare.join_group_buy(s, people[0], item.id, AFTER, TZ))
     settled = await run(db, lambda s: welfare.settle_group_buy(s, item.id, AFTER, TZ))
     assert (settled.done, settled.reached, settled.joined) == (True, True, 3)
@@ -564,12 +554,12 @@ async def test_lottery_draws_verifiable_winners_and_refunds_the_rest(db):
         assert applied.claim.status == ClaimStatus.APPLIED and applied.balance == 80
     withdrawn = await run(db, lambda s: welfare.withdraw_application(s, people[0], item.id, DURING, TZ))
     assert withdrawn.refunded == 20
-    async with db.read() as s:
-        assert await welfare.due_draws(s, DURING) == []
-        assert await welfare.due_draws(s, AFTER) == [item.id]
+    with db.reading() as s:
+        assert welfare.due_draws(s, DURING) == []
+        assert welfare.due_draws(s, AFTER) == [item.id]
         with pytest.raises(DomainError):
-            await welfare.lottery_record(s, item.id)
-        card = await welfare.item_card(s, people[1], item.id, DURING)
+            welfare.lottery_record(s, item.id)
+        card = welfare.item_card(s, people[1], item.id, DURING)
     assert card.item.seed_hash == item.seed_hash and card.taken == 7
     await refused(db, WindowClosed, lambda s: welfare.apply_lottery(s, people[0], item.id, AFTER, TZ))
     await refused(db, WindowClosed, lambda s: welfare.withdraw_application(s, people[1], item.id, AFTER, TZ))
@@ -579,8 +569,8 @@ async def test_lottery_draws_verifiable_winners_and_refunds_the_rest(db):
     assert hashlib.sha256(drawn.seed.encode()).hexdigest() == item.seed_hash
     applicants = [m.id for m in people[1:]]
     assert sorted(r.member_id for r in drawn.winners) == sorted(welfare.verify_draw(drawn.seed, applicants, 3))
-    async with db.read() as s:
-        record = await welfare.lottery_record(s, item.id)
+    with db.reading() as s:
+        record = welfare.lottery_record(s, item.id)
     assert (record.seed, record.applicants, record.prizes) == (drawn.seed, sorted(applicants), 3)
     assert record.winners == sorted(welfare.verify_draw(record.seed, record.applicants, record.prizes))
     winners = {r.member_id for r in drawn.winners}
@@ -609,11 +599,11 @@ async def test_a_draw_that_crashes_midway_reruns_without_double_vouchers_or_refu
     def counting(name: str) -> Callable[..., Awaitable[Any]]:
         """A stand-in that crashes before the sixth voucher or refund of the draw."""
 
-        async def step(*args: Any) -> Any:
+        def step(*args: Any) -> Any:
             """Count the step, or crash when five are done."""
             if len(done) == 5:
                 raise RuntimeError("power cut before the last applicant")
-            result = await real[name](*args)
+            result = real[name](*args)
             done.append(name)
             return result
 
@@ -635,10 +625,8 @@ async def test_a_draw_that_crashes_midway_reruns_without_double_vouchers_or_refu
     claims = await claims_of(db, item.id)
     assert Counter(c.status for c in claims) == {ClaimStatus.ACTIVE: 3, ClaimStatus.LOST: 3}
     assert len({c.voucher_code for c in claims if c.voucher_code}) == 3
-    async with db.read() as s:
-        refunds = list(
-            await s.exec(select(LedgerEntry.idem_key).where(col(LedgerEntry.idem_key).like("welfare:refund:%")))
-        )
+    with db.reading() as s:
+        refunds = list(s.exec(select(LedgerEntry.idem_key).where(col(LedgerEntry.idem_key).like("welfare:refund:%"))))
     assert len(refunds) == 3
     assert sorted([await balance(db, m) for m in people]) == [80, 80, 80, 100, 100, 100]
     await assert_books_balance(db)
@@ -685,15 +673,15 @@ async def test_remind_me_once_and_notify_at_opening(db):
     assert await run(db, lambda s: welfare.remind_me(s, a, item.id, BEFORE)) is False
     already = await refused(db, DomainError, lambda s: welfare.remind_me(s, b, item.id, DURING))
     assert already.key == "welfare_already_open"
-    async with db.read() as s:
-        assert await welfare.due_openings(s, BEFORE) == []
-        assert await welfare.due_openings(s, T0) == [item.id]
+    with db.reading() as s:
+        assert welfare.due_openings(s, BEFORE) == []
+        assert welfare.due_openings(s, T0) == [item.id]
     told = await run(db, lambda s: welfare.open_item(s, item.id, T0))
     assert [(r.member_id, r.telegram_id) for r in told] == [(a.id, a.telegram_id)]
     assert await run(db, lambda s: welfare.open_item(s, item.id, T0)) == []
-    async with db.read() as s:
-        assert await welfare.due_openings(s, DURING) == []
-        assert await welfare.due_reminders(s, DURING) == []
+    with db.reading() as s:
+        assert welfare.due_openings(s, DURING) == []
+        assert welfare.due_reminders(s, DURING) == []
 
 
 # --- concurrency ------------------------------------------------------------------------------------
@@ -707,9 +695,8 @@ async def test_concurrent_claims_never_oversell_or_double_claim(db):
     async def attempt(m: Member) -> str:
         """One member's claim in its own transaction: 'created', 'repeat' or the error key."""
         try:
-            async with db.write() as s:
-                result = await welfare.claim_first_come(s, m, item.id, DURING, TZ)
-                return "created" if result.created else "repeat"
+            result = await run(db, lambda s: welfare.claim_first_come(s, m, item.id, DURING, TZ))
+            return "created" if result.created else "repeat"
         except DomainError as exc:
             return exc.key
 
@@ -733,8 +720,7 @@ async def test_cancel_and_redeem_at_once_leave_exactly_one_outcome(db):
     async def cancel(m: Member, claim_id: int) -> str:
         """The member cancels: 'cancelled' or the error key."""
         try:
-            async with db.write() as s:
-                await welfare.cancel_claim(s, m, claim_id, DURING, TZ)
+            await run(db, lambda s: welfare.cancel_claim(s, m, claim_id, DURING, TZ))
             return "cancelled"
         except DomainError as exc:
             return exc.key
@@ -742,8 +728,7 @@ async def test_cancel_and_redeem_at_once_leave_exactly_one_outcome(db):
     async def redeem(code: str) -> str:
         """A bureau cadre redeems: 'redeemed' or the error key."""
         try:
-            async with db.write() as s:
-                await welfare.redeem(s, BUREAU, code, DURING)
+            await run(db, lambda s: welfare.redeem(s, BUREAU, code, DURING))
             return "redeemed"
         except DomainError as exc:
             return exc.key
@@ -776,8 +761,8 @@ async def test_cancel_and_redeem_at_once_leave_exactly_one_outcome(db):
 async def pg_db(tmp_path: Path) -> AsyncIterator[Database]:
     """PostgreSQL only, fresh schema and units."""
     database = Database(PG_URL)
-    await fresh_schema(database)
-    await seed_units(database, make_config(PG_URL, tmp_path))
+    fresh_schema(database)
+    seed_units(database, make_config(PG_URL, tmp_path))
     yield database
     await database.dispose()
 
@@ -826,20 +811,21 @@ async def test_a_cancel_that_saw_the_voucher_active_loses_to_a_redeem_committed_
     (m,) = await make_members(pg_db, 1)
     item = await make_item(pg_db, cost=10)
     claimed = await run(pg_db, lambda s: welfare.claim_first_come(s, m, item.id, DURING, TZ))
-    cancel_has_read, redeem_committed = asyncio.Event(), asyncio.Event()
+    # The cancel runs in a PostgreSQL worker thread: thread events, waited for off the event loop.
+    cancel_has_read, redeem_committed = threading.Event(), threading.Event()
     real_reload = welfare._reload_claim
 
-    async def reload_then_wait(session: AsyncSession, claim_id: int) -> WelfareClaim | None:
+    def reload_then_wait(session: Session, claim_id: int) -> WelfareClaim | None:
         """Read the claim; if it is still active, let the redeem commit before going on."""
-        found = await real_reload(session, claim_id)
+        found = real_reload(session, claim_id)
         if found is not None and found.status == ClaimStatus.ACTIVE:
             cancel_has_read.set()
-            await redeem_committed.wait()
+            redeem_committed.wait(timeout=30)
         return found
 
     monkeypatch.setattr(welfare, "_reload_claim", reload_then_wait)
     cancel = asyncio.create_task(run(pg_db, lambda s: welfare.cancel_claim(s, m, claimed.claim.id, DURING, TZ)))
-    await cancel_has_read.wait()
+    assert await asyncio.to_thread(cancel_has_read.wait, 30)
     await run(pg_db, lambda s: welfare.redeem(s, BUREAU, claimed.claim.voucher_code, DURING))
     redeem_committed.set()
     with pytest.raises(DomainError) as info:
@@ -985,8 +971,8 @@ async def test_import_stores_all_or_nothing(db):
     ]
     assert stored[0].seed_hash is None and len(stored[1].seed_hash) == 64 and stored[1].seed != stored[1].seed_hash
     both = Actor(903, None, False, frozenset({"i801", "i802"}), frozenset({Role.CADRE}))
-    async with db.read() as s:
-        _item, units = await welfare.managed_item(s, both, ids[1])
+    with db.reading() as s:
+        _item, units = welfare.managed_item(s, both, ids[1])
         with pytest.raises(NotAllowed):
-            await welfare.managed_item(s, cadre("i801"), ids[1])
+            welfare.managed_item(s, cadre("i801"), ids[1])
     assert units == ("i801", "i802")

@@ -48,7 +48,7 @@ def services_for(config: Config, db: Database) -> Services:
 
 async def make_members(db: Database, languages: list[str], balance: int = 100) -> list[Member]:
     """Verified members with these languages, each given `balance` points through the ledger."""
-    async with db.write() as s:
+    with db.writing() as s:
         people = []
         for language in languages:
             tid = next(_next_telegram_id)
@@ -63,9 +63,9 @@ async def make_members(db: Database, languages: list[str], balance: int = 100) -
                 )
             )
         s.add_all(people)
-        await s.flush()
+        s.flush()
         for m in people:
-            await points.award(s, m.id, GRANT, f"test:seed:{m.id}", DAY, amount=balance)
+            points.award(s, m.id, GRANT, f"test:seed:{m.id}", DAY, amount=balance)
     return people
 
 
@@ -74,40 +74,40 @@ async def make_item(db: Database, mode: str = Mode.FIRST_COME, **changes: Any) -
     base = ItemDraft(title="端午粽子礼盒", mode=mode, opens_at=T0, closes_at=CLOSES, cost=20, stock=10, pickup="302 室")
     if mode == Mode.GROUP_BUY:
         base = replace(base, stock=None, threshold=3)
-    async with db.write() as s:
-        item = await welfare.create_item(s, BUREAU, replace(base, **changes), BEFORE)
-        return await welfare.publish(s, BUREAU, item.id, BEFORE)
+    with db.writing() as s:
+        item = welfare.create_item(s, BUREAU, replace(base, **changes), BEFORE)
+        return welfare.publish(s, BUREAU, item.id, BEFORE)
 
 
 async def each(db: Database, people: list[Member], fn: Callable[[Any, Member], Awaitable[Any]]) -> None:
     """Run one operation per member, each in its own write transaction."""
     for m in people:
-        async with db.write() as s:
-            await fn(s, m)
+        with db.writing() as s:
+            fn(s, m)
 
 
 async def outbox_rows(db: Database) -> list[OutboxMessage]:
     """Every queued message, oldest first."""
-    async with db.read() as s:
-        return list(await s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
+    with db.reading() as s:
+        return list(s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
 
 
 async def item_row(db: Database, item_id: int) -> WelfareItem:
     """The item as stored."""
-    async with db.read() as s:
-        return await s.get(WelfareItem, item_id)
+    with db.reading() as s:
+        return s.get(WelfareItem, item_id)
 
 
 async def claims_by_member(db: Database, item_id: int) -> dict[int, WelfareClaim]:
     """The item's claims, by member id."""
-    async with db.read() as s:
-        return {c.member_id: c for c in await s.exec(select(WelfareClaim).where(WelfareClaim.item_id == item_id))}
+    with db.reading() as s:
+        return {c.member_id: c for c in s.exec(select(WelfareClaim).where(WelfareClaim.item_id == item_id))}
 
 
 async def balance(db: Database, member: Member) -> int:
     """The member's points now."""
-    async with db.read() as s:
-        return await points.balance_of(s, member.id)
+    with db.reading() as s:
+        return points.balance_of(s, member.id)
 
 
 def button(row: OutboxMessage) -> tuple[str, str] | None:
@@ -153,7 +153,7 @@ async def test_an_opening_tells_exactly_the_reminded_members_once_in_their_langu
     assert (await item_row(db, item.id)).opened_at == T0
 
     # A reminder that slipped in after the opening was handled is still sent, once.
-    async with db.write() as s:
+    with db.writing() as s:
         s.add(WelfareReminder(item_id=item.id, member_id=quiet.id, created_at=T0))
     await run_welfare(services, DURING)
     await run_welfare(services, DURING)
@@ -169,8 +169,8 @@ async def test_an_item_whose_window_passed_unnoticed_does_not_say_it_is_open(db,
     # The bot was down from before the opening until after the close.
     assert await run_welfare(services, AFTER) == "ok"
     assert await outbox_rows(db) == []
-    async with db.read() as s:
-        reminder = await s.get(WelfareReminder, (item.id, m.id))
+    with db.reading() as s:
+        reminder = s.get(WelfareReminder, (item.id, m.id))
     assert reminder.sent_at == AFTER
 
 
@@ -258,8 +258,8 @@ async def test_vouchers_past_redeem_by_expire_and_their_holders_are_told_once(db
     item = await make_item(db, redeem_by=REDEEM_BY)
     await each(db, [holder, redeemer, en_holder], lambda s, m: welfare.claim(s, m, item.id, DURING, config.timezone))
     claims = await claims_by_member(db, item.id)
-    async with db.write() as s:
-        await welfare.redeem(s, BUREAU, claims[redeemer.id].voucher_code, DURING)
+    with db.writing() as s:
+        welfare.redeem(s, BUREAU, claims[redeemer.id].voucher_code, DURING)
 
     assert await run_welfare(services, REDEEM_BY) == "ok"
     assert await outbox_rows(db) == []
@@ -290,9 +290,9 @@ async def test_one_broken_item_does_not_stop_the_others(db, config, monkeypatch)
     await each(db, people[:1], lambda s, m: welfare.join_group_buy(s, m, settles.id, DURING, tz))
     real_draw = welfare.draw_lottery
 
-    async def draw_or_break(session: Any, item_id: int, now: datetime, tz: Any) -> welfare.DrawResult:
+    def draw_or_break(session: Any, item_id: int, now: datetime, tz: Any) -> welfare.DrawResult:
         """The real draw, except for the broken item, which fails after the draw wrote everything."""
-        result = await real_draw(session, item_id, now, tz)
+        result = real_draw(session, item_id, now, tz)
         if item_id == broken.id:
             raise RuntimeError("broken item")
         return result

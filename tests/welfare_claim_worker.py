@@ -14,6 +14,8 @@ from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlmodel import Session
+
 import models  # noqa: F401  (registers every table)
 from models import welfare
 from models.db import Database
@@ -25,33 +27,30 @@ TZ = ZoneInfo("Asia/Shanghai")
 CONNECTIONS = 8
 
 
+def claim(session: Session, item_id: int, member_id: int, now: datetime) -> welfare.ClaimResult:
+    """One member's claim (the model call the bot makes)."""
+    return welfare.claim_first_come(session, session.get(Member, member_id), item_id, now, TZ)
+
+
 async def claim_one(db: Database, item_id: int, member_id: int, now: datetime) -> str:
-    """One claim in its own transaction: 'created', 'repeat' or the domain error's key."""
+    """One claim in its own transaction on a worker thread: 'created', 'repeat' or the domain error's key."""
     try:
-        async with db.write() as session:
-            member = await session.get(Member, member_id)
-            result = await welfare.claim_first_come(session, member, item_id, now, TZ)
-            return "created" if result.created else "repeat"
+        result = await db.write(claim, item_id, member_id, now)
+        return "created" if result.created else "repeat"
     except DomainError as exc:
         return exc.key
 
 
 async def main(url: str, item_id: int, now: datetime, member_ids: list[int]) -> dict[str, int]:
     """Connect, wait for the go signal, claim for every member concurrently, count the outcomes."""
-    db = Database(url)
+    db = Database(url, pg_workers=CONNECTIONS)
     try:
-        async with db.read() as session:
-            await session.get(Member, member_ids[0])
+        with db.reading() as session:
+            session.get(Member, member_ids[0])
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        # Bounded, so four workers plus the test stay well under PostgreSQL's 100 connections.
-        slots = asyncio.Semaphore(CONNECTIONS)
-
-        async def bounded(member_id: int) -> str:
-            async with slots:
-                return await claim_one(db, item_id, member_id, now)
-
-        outcomes = await asyncio.gather(*(bounded(m) for m in member_ids))
+        # CONNECTIONS worker threads, so four workers plus the test stay well under PostgreSQL's 100 connections.
+        outcomes = await asyncio.gather(*(claim_one(db, item_id, m, now) for m in member_ids))
         return dict(Counter(outcomes))
     finally:
         await db.dispose()
