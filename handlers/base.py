@@ -35,8 +35,9 @@ from telegram.ext import Application, ContextTypes
 
 from config import Config
 from handlers.callback_data import BadCallback, Callback, Cb, pack, parse
+from handlers.sending import ReplySender
 from messages import Renderer, pick_locale
-from models import members
+from models import members, outbox, vouchers
 from models.clock import Clock, local_date
 from models.db import Database
 from models.errors import DomainError
@@ -68,6 +69,8 @@ class Services:
     deep_links: dict[str, Callable[[Ctx, str], None]] = field(default_factory=dict)
     # Buttons sections add to the /admin overview: (label key, callback action).
     admin_entries: list[tuple[str, Cb]] = field(default_factory=list)
+    # Replies are sent in the background, in order per chat (handlers/sending.py).
+    replies: ReplySender = field(default_factory=lambda: ReplySender(deliver))
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE | Application) -> Services:
@@ -112,9 +115,11 @@ class Ctx:
     locale: str
     callback: Callback | None = None
     writable: bool = False
-    outbox: list[Outgoing] = field(default_factory=list)
+    replies: list[Outgoing] = field(default_factory=list)
     toast: str | None = None
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Outbox rows this update wrote (the sender is woken after the commit instead of at its next poll).
+    notices: int = 0
 
     def require_write(self) -> None:
         """In a read-only pass, stop here and run the update again in a write transaction.
@@ -180,14 +185,14 @@ class Ctx:
     def reply(self, template: str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any) -> None:
         """Send a message to this chat after the commit."""
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None
-        self.outbox.append(Outgoing(self.chat_id, self.t(template, **kw), markup))
+        self.replies.append(Outgoing(self.chat_id, self.t(template, **kw), markup))
 
     def show(self, template: str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any) -> None:
         """Edit the pressed message in place (button presses) or send a new one (commands)."""
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None
         query = self.update.callback_query
         message = query.message if query is not None and isinstance(query.message, Message) else None
-        self.outbox.append(Outgoing(self.chat_id, self.t(template, **kw), markup, edit=message))
+        self.replies.append(Outgoing(self.chat_id, self.t(template, **kw), markup, edit=message))
 
     def show_photo(
         self, template: str, photo: bytes | str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any
@@ -196,16 +201,43 @@ class Ctx:
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None
         query = self.update.callback_query
         message = query.message if query is not None and isinstance(query.message, Message) else None
-        self.outbox.append(Outgoing(self.chat_id, self.t(template, **kw), markup, edit=message, photo=photo))
+        self.replies.append(Outgoing(self.chat_id, self.t(template, **kw), markup, edit=message, photo=photo))
 
-    def notify(self, chat_id: int, text: str, keyboard: list[list[InlineKeyboardButton]] | None = None) -> None:
-        """Send a message to someone else after the commit (text already rendered in their language)."""
-        markup = InlineKeyboardMarkup(keyboard) if keyboard else None
-        self.outbox.append(Outgoing(chat_id, text, markup))
+    def notify(
+        self,
+        chat_id: int,
+        text: str,
+        keyboard: list[list[InlineKeyboardButton]] | None = None,
+        /,
+        *,
+        kind: str = "notice",
+        photo: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> None:
+        """A message that must not be lost (a notice to someone, a voucher): a durable outbox row.
+
+        The row is written in this update's transaction, so it exists exactly when the change it reports
+        does, and the outbox sender delivers it (personal lane first) even after a crash. The text is
+        already rendered in the recipient's language. In a read pass this re-runs the update as a write.
+        """
+        self.require_write()
+        markup = InlineKeyboardMarkup(keyboard).to_dict() if keyboard else None
+        outbox.enqueue(
+            self.session,
+            chat_id,
+            text,
+            kind=kind,
+            keyboard=markup,
+            photo=photo,
+            dedupe_key=dedupe_key,
+            not_before=self.now,
+            priority=outbox.PRIORITY_PERSONAL,
+        )
+        self.notices += 1
 
     def send_document(self, content: bytes, filename: str, caption_template: str, /, **kw: Any) -> None:
         """Send a file to this chat after the commit."""
-        self.outbox.append(Outgoing(self.chat_id, self.t(caption_template, **kw), document=(content, filename)))
+        self.replies.append(Outgoing(self.chat_id, self.t(caption_template, **kw), document=(content, filename)))
 
 
 async def deliver(app: Application, item: Outgoing) -> Message | bool | None:
@@ -259,8 +291,20 @@ async def _deliver_photo(app: Application, item: Outgoing) -> Message | bool:
             if "not modified" in str(exc).lower():
                 return True
             raise
-    photo = InputFile(item.photo, filename="photo.png") if isinstance(item.photo, bytes) else item.photo
+    photo = item.photo
+    code = vouchers.code_of_qr_ref(photo)
+    if code is not None:
+        # Drawing a QR image takes milliseconds of CPU: off the event loop.
+        photo = await asyncio.to_thread(vouchers.voucher_qr_png, code, app.bot.username)
+    photo = InputFile(photo, filename="photo.png") if isinstance(photo, bytes) else photo
     return await app.bot.send_photo(item.chat_id, photo, caption=item.text, reply_markup=item.keyboard)
+
+
+def wake_outbox(app: Application) -> None:
+    """New outbox rows were committed: let the sender (when this process runs one) look now."""
+    sender = app.bot_data.get("outbox")
+    if sender is not None:
+        sender.wake()
 
 
 def _requires_private(update: Update) -> bool:
@@ -332,12 +376,13 @@ def handler(
                 if made:
                     await _show_error(made[-1], error)
                 return
+            # Answer the press first (answerCallbackQuery is not rate limited), then free this update's slot:
+            # replies go out in the background, where the rate limiter may hold them.
             if query is not None:
                 await answer_query(query, ctx.toast)
-            for item in ctx.outbox:
-                await deliver(context.application, item)
-            for job in ctx.after_commit:
-                await job()
+            services.replies.submit(context.application, ctx.chat_id, ctx.replies, ctx.after_commit)
+            if ctx.notices:
+                wake_outbox(context.application)
 
         wrapped.needs = needs  # type: ignore[attr-defined]
         return wrapped
@@ -380,7 +425,7 @@ async def _show_error(ctx: Ctx, error: DomainError) -> None:
     keyboard = None
     if error.key == "not_registered":
         keyboard = InlineKeyboardMarkup([[ctx.button("register", Cb.OPEN_SECTION, "start")]])
-    await deliver(ctx.context.application, Outgoing(ctx.chat_id, text, keyboard))
+    ctx.services.replies.submit(ctx.context.application, ctx.chat_id, [Outgoing(ctx.chat_id, text, keyboard)])
 
 
 async def _point_to_private(update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services) -> None:
@@ -391,7 +436,8 @@ async def _point_to_private(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     text = services.renderer.render(locale, "common/use_private", org=services.config.org_name(locale))
     if update.callback_query is not None:
         await answer_query(update.callback_query, None)
-    await deliver(context.application, Outgoing(update.effective_chat.id, text, keyboard))
+    chat_id = update.effective_chat.id
+    services.replies.submit(context.application, chat_id, [Outgoing(chat_id, text, keyboard)])
 
 
 @dataclass(frozen=True)

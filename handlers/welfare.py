@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton
 from telegram.ext import Application, CallbackQueryHandler
 
 from handlers import forms
-from handlers.base import Command, Ctx, Need, Outgoing, deliver, handler
+from handlers.base import Command, Ctx, Need, handler
 from handlers.callback_data import Cb, pattern
 from handlers.forms import Field, Form
 from models import flows, vouchers, welfare
@@ -98,24 +97,23 @@ def show_item(ctx: Ctx) -> None:
     _show_card(ctx, ctx.callback.int_arg())
 
 
-def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareItem) -> None:
+def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareItem, *, new: bool) -> None:
     """The voucher: QR image (deep link for the cadre's camera) with the code and how to collect.
 
-    The QR image is drawn after the commit and off the event loop: drawing it takes milliseconds of CPU,
-    which must not lengthen the (single) SQLite write transaction or stall other updates.
+    A new voucher is a durable outbox row written with the claim, so a crash after the COMMIT never loses
+    it; showing it again is a plain reply. Either way the QR image is drawn by the sender, off the event loop.
     """
     keyboard = None
     if claim.status == ClaimStatus.ACTIVE:
-        keyboard = InlineKeyboardMarkup([[ctx.button("welfare_cancel", Cb.WELFARE_CANCEL, claim.id)]])
+        keyboard = [[ctx.button("welfare_cancel", Cb.WELFARE_CANCEL, claim.id)]]
     view = _item_view(ctx, item, welfare.phase_of(item, ctx.now))
-    caption = ctx.t("welfare/voucher", item=view, code=claim.voucher_code, status=claim.status)
-    code, username, chat_id, app = claim.voucher_code, ctx.context.bot.username, ctx.chat_id, ctx.context.application
-
-    async def send() -> None:
-        png = await asyncio.to_thread(vouchers.voucher_qr_png, code, username)
-        await deliver(app, Outgoing(chat_id, caption, keyboard, photo=png))
-
-    ctx.after_commit.append(send)
+    fields = {"item": view, "code": claim.voucher_code, "status": claim.status}
+    photo = vouchers.qr_ref(claim.voucher_code)
+    if new:
+        caption = ctx.t("welfare/voucher", **fields)
+        ctx.notify(ctx.chat_id, caption, keyboard, kind="voucher", photo=photo, dedupe_key=f"voucher:{claim.id}")
+    else:
+        ctx.show_photo("welfare/voucher", photo, keyboard, **fields)
 
 
 @handler(needs=Need.VERIFIED)
@@ -130,7 +128,7 @@ def claim_item(ctx: Ctx) -> None:
     ctx.toast = ctx.label(f"welfare_done_{item.mode}")
     _show_card(ctx, item_id)
     if result.created and result.claim.voucher_code:
-        _send_voucher(ctx, result.claim, item)
+        _send_voucher(ctx, result.claim, item, new=True)
 
 
 @handler(write=True, needs=Need.VERIFIED)
@@ -173,7 +171,7 @@ def show_mine(ctx: Ctx) -> None:
 def show_voucher(ctx: Ctx) -> None:
     """Button: one of my vouchers again (code and QR)."""
     mine = welfare.my_voucher(ctx.session, ctx.member, ctx.callback.int_arg())
-    _send_voucher(ctx, mine.claim, mine.item)
+    _send_voucher(ctx, mine.claim, mine.item, new=False)
 
 
 @handler(needs=Need.VERIFIED)

@@ -33,6 +33,9 @@ class Status(enum.StrEnum):
 RECOVERED = "in_flight_lost"
 # enqueue_many sends this many rows per INSERT statement.
 INSERT_CHUNK = 500
+# The sender serves higher lanes first: a voucher or a personal notice does not wait behind a broadcast.
+PRIORITY_BULK = 0
+PRIORITY_PERSONAL = 10
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -40,8 +43,8 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'blocked')", name="ck_outbox_status_known"),
         CheckConstraint("attempts >= 0", name="ck_outbox_attempts_nonneg"),
-        # The sender's query: due pending rows, oldest first.
-        Index("ix_outbox_due", "status", "not_before", "id"),
+        # The sender's query: due pending rows, highest lane first, then oldest first.
+        Index("ix_outbox_due", "status", "priority", "not_before", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -53,6 +56,7 @@ class OutboxMessage(SQLModel, table=True):
     dedupe_key: str | None = Field(default=None, max_length=120, unique=True)
     member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
     status: str = Field(default=Status.PENDING, max_length=10)
+    priority: int = PRIORITY_BULK
     attempts: int = 0
     not_before: datetime = Field(default_factory=utcnow)
     claimed_at: datetime | None = None
@@ -89,13 +93,21 @@ def enqueue(
     dedupe_key: str | None = None,
     member_id: int | None = None,
     not_before: datetime | None = None,
+    priority: int = PRIORITY_BULK,
 ) -> bool:
     """Queue one message; False when a row with this dedupe key already exists (the caller's transaction lives on)."""
     notice = Notice(chat_id, text, dedupe_key, member_id, keyboard, photo)
-    return enqueue_many(session, [notice], kind=kind, not_before=not_before) == 1
+    return enqueue_many(session, [notice], kind=kind, not_before=not_before, priority=priority) == 1
 
 
-def enqueue_many(session: Session, notices: Iterable[Notice], *, kind: str, not_before: datetime | None = None) -> int:
+def enqueue_many(
+    session: Session,
+    notices: Iterable[Notice],
+    *,
+    kind: str,
+    not_before: datetime | None = None,
+    priority: int = PRIORITY_BULK,
+) -> int:
     """Queue many messages of one kind (a broadcast's audience) in a few statements; returns how many were new."""
     now = utcnow()
     rows = [
@@ -108,6 +120,7 @@ def enqueue_many(session: Session, notices: Iterable[Notice], *, kind: str, not_
             "dedupe_key": notice.dedupe_key,
             "member_id": notice.member_id,
             "status": Status.PENDING.value,
+            "priority": priority,
             "attempts": 0,
             "not_before": not_before or now,
             "created_at": now,
@@ -130,7 +143,7 @@ def enqueue_many(session: Session, notices: Iterable[Notice], *, kind: str, not_
 
 
 def claim_batch(session: Session, limit: int, now: datetime | None = None) -> list[OutboxMessage]:
-    """Mark up to `limit` due pending rows as sending and return them, oldest first.
+    """Mark up to `limit` due pending rows as sending and return them, highest lane first, then oldest first.
 
     PostgreSQL: FOR UPDATE SKIP LOCKED, so two replicas never claim the same row. SQLite: the single
     writer (BEGIN IMMEDIATE) already serialises claims.
@@ -139,7 +152,7 @@ def claim_batch(session: Session, limit: int, now: datetime | None = None) -> li
     due = (
         select(OutboxMessage.id)
         .where(col(OutboxMessage.status) == Status.PENDING, col(OutboxMessage.not_before) <= now)
-        .order_by(col(OutboxMessage.id))
+        .order_by(col(OutboxMessage.priority).desc(), col(OutboxMessage.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -151,7 +164,7 @@ def claim_batch(session: Session, limit: int, now: datetime | None = None) -> li
         .execution_options(synchronize_session=False)
     )
     rows = list((session.exec(statement)).scalars().all())
-    return sorted(rows, key=lambda row: row.id or 0)
+    return sorted(rows, key=lambda row: (-row.priority, row.id or 0))
 
 
 def _owned(row_id: int, claimed_at: datetime | None) -> list[Any]:

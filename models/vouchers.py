@@ -49,3 +49,20 @@ def voucher_qr_png(code: str, bot_username: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# A photo reference stored instead of an image (outbox rows, queued replies): the sender draws the QR image
+# when it sends, off the event loop, so neither the write transaction nor the loop pays for drawing it.
+QR_REF_PREFIX = "qr:"
+
+
+def qr_ref(code: str) -> str:
+    """The photo reference for this voucher's QR image."""
+    return f"{QR_REF_PREFIX}{code}"
+
+
+def code_of_qr_ref(photo: str | bytes | None) -> str | None:
+    """The voucher code of a QR photo reference, or None for any other photo."""
+    if isinstance(photo, str) and photo.startswith(QR_REF_PREFIX):
+        return photo[len(QR_REF_PREFIX) :]
+    return None

@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlmodel import Session
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application
 
 from config import OutboxSettings
-from models import members, outbox
+from models import members, outbox, vouchers
 from models.clock import utcnow
 from models.db import Database
 from models.outbox import OutboxMessage
@@ -142,13 +142,18 @@ def bad_request_code(exc: BadRequest) -> str:
 
 
 def bot_sender(bot: Bot) -> SendFn:
-    """The real send: text or photo with caption, HTML, optional inline keyboard; returns the message id."""
+    """The real send: text or photo (a voucher QR is drawn here), HTML, keyboard; returns the message id."""
 
     async def send(row: OutboxMessage) -> int | None:
         markup = InlineKeyboardMarkup.de_json(row.reply_markup, bot) if row.reply_markup else None
         if row.photo:
+            photo: str | InputFile = row.photo
+            code = vouchers.code_of_qr_ref(row.photo)
+            if code is not None:
+                png = await asyncio.to_thread(vouchers.voucher_qr_png, code, bot.username)
+                photo = InputFile(png, filename="voucher.png")
             message = await bot.send_photo(
-                row.chat_id, row.photo, caption=row.text or None, reply_markup=markup, parse_mode=ParseMode.HTML
+                row.chat_id, photo, caption=row.text or None, reply_markup=markup, parse_mode=ParseMode.HTML
             )
         else:
             message = await bot.send_message(row.chat_id, row.text, reply_markup=markup, parse_mode=ParseMode.HTML)

@@ -22,7 +22,8 @@ from config import PROJECT_DIR, Config, parse_config
 from models import members
 from models.clock import FrozenClock
 from models.db import Database
-from tests.harness import ChatClient, FakeBotAPI
+from scheduled.outbox import OutboxSender, bot_sender
+from tests.harness import ChatClient, FakeBotAPI, FakeClock
 
 PG_SERVER = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # Each pytest run gets its own database, so parallel runs (and developers) never share tables.
@@ -117,6 +118,8 @@ async def start_bot(config: Config) -> AsyncIterator[Bot]:
     app = build_application(config, request=api, db=db, scheduler=False, clock=FrozenClock(NOW))
     await app.initialize()
     await on_startup(app)
+    # The outbox as the bot runs it, on fake time: the chat clients run it after every update (harness.settle).
+    app.bot_data["test_outbox"] = OutboxSender(db, bot_sender(app.bot), config.outbox, clock=FakeClock())
     yield Bot(app, api, config, db)
     await app.shutdown()
     await db.dispose()

@@ -7,15 +7,19 @@ ChatClient sends text and presses buttons by their label, through Application.pr
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from telegram import Update
 from telegram.ext import Application
 from telegram.request import BaseRequest, RequestData
+
+from models.clock import utcnow
 
 BOT_ID = 999000
 BOT_USERNAME = "gongshe_test_bot"
@@ -58,6 +62,27 @@ class TelegramFailure(Exception):
     def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.status, self.description, self.retry_after = status, description, retry_after
+
+
+class FakeClock:
+    """Fake time: sleep() moves it forward at once. It yields before moving, so tasks started earlier stamp first."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.epoch = utcnow()
+
+    def now(self) -> datetime:
+        """The wall time at this fake moment."""
+        return self.epoch + timedelta(seconds=self.t)
+
+    def monotonic(self) -> float:
+        """Seconds since the fake clock started."""
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        """Let ready tasks run, then jump ahead."""
+        await asyncio.sleep(0)
+        self.t += max(seconds, 0.0)
 
 
 class FakeBotAPI(BaseRequest):
@@ -258,6 +283,14 @@ class FakeBotAPI(BaseRequest):
 _update_ids = itertools.count(1)
 
 
+async def settle(app: Application) -> None:
+    """Let the bot finish what it does after an update: the background replies, then the outbox (if running)."""
+    await app.bot_data["services"].replies.drain()
+    sender = app.bot_data.get("test_outbox")
+    if sender is not None:
+        await sender.run(until_empty=True)
+
+
 class ChatClient:
     """A Telegram user talking to the bot: send(text), click(label), and what they see."""
 
@@ -358,6 +391,7 @@ class ChatClient:
     async def _process(self, payload: dict[str, Any]) -> list[Shown]:
         before = self._snapshot()
         await self.app.process_update(Update.de_json(payload, self.app.bot))
+        await settle(self.app)
         return self._changed_since(before)
 
     def last_answer(self) -> str | None:

@@ -24,31 +24,10 @@ from models.members import Member
 from models.outbox import OutboxMessage, Status
 from scheduled.outbox import OutboxSender, bot_sender
 from tests.conftest import PG_URL, TOKEN, fresh_schema, make_config, seed_units
-from tests.harness import FakeBotAPI, TelegramFailure
+from tests.harness import FakeBotAPI, FakeClock, TelegramFailure
 
 FAST = OutboxSettings(global_per_second=25, group_per_minute=20, private_per_second=1, batch_size=20, max_attempts=3)
 KEYBOARD = {"inline_keyboard": [[{"text": "Open", "url": "https://t.me/gongshe_test_bot?start=welfare_42"}]]}
-
-
-class FakeClock:
-    """Fake time: sleep() moves it forward at once. It yields before moving, so tasks started earlier stamp first."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.epoch = utcnow()
-
-    def now(self) -> datetime:
-        """The wall time at this fake moment."""
-        return self.epoch + timedelta(seconds=self.t)
-
-    def monotonic(self) -> float:
-        """Seconds since the fake clock started."""
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        """Let ready tasks run, then jump ahead."""
-        await asyncio.sleep(0)
-        self.t += max(seconds, 0.0)
 
 
 class PhotoAPI(FakeBotAPI):
