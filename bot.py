@@ -38,7 +38,7 @@ from scheduled.backup import backup_sqlite
 
 log = logging.getLogger("gongshe")
 # Modules in handlers/ that are shared machinery, not sections.
-SHARED_MODULES = {"base", "callback_data"}
+SHARED_MODULES = {"base", "callback_data", "sending"}
 
 
 def handler_modules() -> list[ModuleType]:
@@ -110,7 +110,8 @@ async def on_startup(app: Application) -> None:
 
 
 async def on_stop(app: Application) -> None:
-    """Stop the outbox sender while the bot can still finish its batch (PTB's post_stop)."""
+    """Send the replies still queued, then stop the outbox sender while the bot can finish its batch (post_stop)."""
+    await app.bot_data["services"].replies.drain()
     sender: outbox_sender.OutboxSender | None = app.bot_data.pop("outbox", None)
     if sender is not None:
         await sender.stop()
