@@ -31,6 +31,7 @@ from models.db import Database, ensure_sqlite_dir
 from models.errors import DomainError, NotFound
 from models.members import RosterResult, RosterRow
 from models.roster import RosterFileError, parse_roster_csv
+from models.stock_cache import STOCK_CHANNEL
 from models.welfare_import import WelfareFileError, import_items, parse_welfare_file
 from scheduled import outbox as outbox_sender
 from scheduled import runner
@@ -97,6 +98,8 @@ async def on_startup(app: Application) -> None:
     services: Services = app.bot_data["services"]
     units = [(u.code, u.name_zh, u.name_en) for u in services.config.units]
     await services.db.write(members.sync_units, units)
+    # PostgreSQL: another process's cancellation ends this process's cached "sold out" at once.
+    services.db.listen(STOCK_CHANNEL, lambda payload: services.soldout.forget(_item_id(payload)))
     try:
         await menu.publish_commands(app)
     except TelegramError as exc:
@@ -107,6 +110,11 @@ async def on_startup(app: Application) -> None:
         runner.start(app, services)
     if app.bot_data.get("start_scheduler"):
         app.bot_data["outbox"] = outbox_sender.start(app, services.db, services.config.outbox)
+
+
+def _item_id(payload: str | None) -> int | None:
+    """The item id of a stock notification; None (forget every item) for anything else."""
+    return int(payload) if payload and payload.isdigit() else None
 
 
 async def on_stop(app: Application) -> None:

@@ -42,6 +42,7 @@ from models.clock import Clock, local_date
 from models.db import Database
 from models.errors import DomainError
 from models.members import Actor
+from models.stock_cache import SoldOutCache
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ MAX_RETRY_AFTER = 30
 SEND_ATTEMPTS = 2
 
 PTBCallback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+FastPath = Callable[["Services", Callback], DomainError | None]
+# Users whose language is remembered for answers given from memory.
+LOCALE_MEMORY = 100_000
 
 
 @dataclass
@@ -71,6 +75,16 @@ class Services:
     admin_entries: list[tuple[str, Cb]] = field(default_factory=list)
     # Replies are sent in the background, in order per chat (handlers/sending.py).
     replies: ReplySender = field(default_factory=lambda: ReplySender(deliver))
+    # Items seen sold out lately (models/stock_cache.py), for presses answered before any database work.
+    soldout: SoldOutCache = field(default_factory=SoldOutCache)
+    # The language each recently seen user reads (for answers given before the member row is loaded).
+    locales: dict[int, str] = field(default_factory=dict)
+
+    def remember_locale(self, telegram_id: int, locale: str) -> None:
+        """Keep a user's language for answers given from memory (bounded: forgotten wholesale when full)."""
+        if len(self.locales) >= LOCALE_MEMORY and telegram_id not in self.locales:
+            self.locales.clear()
+        self.locales[telegram_id] = locale
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE | Application) -> Services:
@@ -120,6 +134,8 @@ class Ctx:
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Outbox rows this update wrote (the sender is woken after the commit instead of at its next poll).
     notices: int = 0
+    # Plain callbacks run on the event loop as soon as the commit is done (e.g. forget a cached "sold out").
+    committed: list[Callable[[], None]] = field(default_factory=list)
 
     def require_write(self) -> None:
         """In a read-only pass, stop here and run the update again in a write transaction.
@@ -313,7 +329,7 @@ def _requires_private(update: Update) -> bool:
 
 
 def handler(
-    *, write: bool = False, needs: Need = Need.VERIFIED, private: bool = True
+    *, write: bool = False, needs: Need = Need.VERIFIED, private: bool = True, fast: FastPath | None = None
 ) -> Callable[[Callable[[Ctx], None]], PTBCallback]:
     """Wrap `def fn(ctx)` into a PTB callback: one atomic unit of database work, the permission check, replies.
 
@@ -321,6 +337,8 @@ def handler(
     writer thread (write=True, group commit) or a reader thread (write=False, a read-only snapshot). It
     may call model functions with ctx.session and queue replies; they are sent on the event loop after the
     COMMIT. A read pass may call ctx.require_write() to be re-run as a write (its queued replies are dropped).
+    `fast(services, callback)` may answer a button press from memory with a DomainError, before any database
+    work (the sold-out short-circuit); it must only refuse what the database would refuse too.
     """
 
     def decorate(fn: Callable[[Ctx], None]) -> PTBCallback:
@@ -343,12 +361,20 @@ def handler(
             if private and _requires_private(update):
                 await _point_to_private(update, context, services)
                 return
+            if fast is not None and callback is not None:
+                # Answered from this process's memory, before any database work (e.g. a sold-out item).
+                early = fast(services, callback)
+                if early is not None:
+                    locale = services.locales.get(user.id) or pick_locale(user.language_code)
+                    await _show_error(context.application, update, locale, early)
+                    return
             made: list[Ctx] = []
 
             def unit(session: Session, writable: bool) -> Ctx:
                 """The update's database work, run in the database's thread."""
                 actor = members.load_actor(session, user.id, services.config.admin_ids)
                 locale = pick_locale(actor.member.language if actor.member else user.language_code)
+                services.remember_locale(user.id, locale)
                 ctx = Ctx(update, context, services, session, actor, locale, callback, writable=writable)
                 made.append(ctx)
                 _check_standing(actor, needs)
@@ -374,8 +400,10 @@ def handler(
                 raise
             if error is not None:
                 if made:
-                    await _show_error(made[-1], error)
+                    await _show_error(context.application, update, made[-1].locale, error)
                 return
+            for done in ctx.committed:
+                done()
             # Answer the press first (answerCallbackQuery is not rate limited), then free this update's slot:
             # replies go out in the background, where the rate limiter may hold them.
             if query is not None:
@@ -410,12 +438,14 @@ async def answer_query(query: CallbackQuery, text: str | None, alert: bool = Fal
         log.info("could not answer a callback query: %s", exc)
 
 
-async def _show_error(ctx: Ctx, error: DomainError) -> None:
+async def _show_error(app: Application, update: Update, locale: str, error: DomainError) -> None:
     """A domain error: an alert on the pressed button when it fits, otherwise a message."""
+    services = services_of(app)
     # Times in errors (opens at, redeemed at) are stored in UTC; members read them in local time.
-    params = {k: v.astimezone(ctx.config.timezone) if isinstance(v, datetime) else v for k, v in error.params.items()}
-    text = ctx.t(f"errors/{error.key}", **params)
-    query = ctx.update.callback_query
+    tz = services.config.timezone
+    params = {k: v.astimezone(tz) if isinstance(v, datetime) else v for k, v in error.params.items()}
+    text = services.renderer.render(locale, f"errors/{error.key}", **params)
+    query = update.callback_query
     if query is not None:
         plain = html.unescape(TAGS.sub("", text))
         if error.key != "not_registered" and len(plain) <= ALERT_MAX:
@@ -424,8 +454,10 @@ async def _show_error(ctx: Ctx, error: DomainError) -> None:
         await answer_query(query, None)
     keyboard = None
     if error.key == "not_registered":
-        keyboard = InlineKeyboardMarkup([[ctx.button("register", Cb.OPEN_SECTION, "start")]])
-    ctx.services.replies.submit(ctx.context.application, ctx.chat_id, [Outgoing(ctx.chat_id, text, keyboard)])
+        label = services.renderer.label(locale, "register")
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=pack(Cb.OPEN_SECTION, "start"))]])
+    chat_id = update.effective_chat.id
+    services.replies.submit(app, chat_id, [Outgoing(chat_id, text, keyboard)])
 
 
 async def _point_to_private(update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services) -> None:

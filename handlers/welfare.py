@@ -10,13 +10,13 @@ from telegram import InlineKeyboardButton
 from telegram.ext import Application, CallbackQueryHandler
 
 from handlers import forms
-from handlers.base import Command, Ctx, Need, handler
-from handlers.callback_data import Cb, pattern
+from handlers.base import Command, Ctx, Need, Services, handler
+from handlers.callback_data import Callback, Cb, pattern
 from handlers.forms import Field, Form
 from models import flows, vouchers, welfare
 from models.clock import parse_local_datetime
-from models.errors import BadInput, NotFound
-from models.welfare import ClaimStatus, ItemDraft, Mode, Phase
+from models.errors import BadInput, DomainError, NotFound
+from models.welfare import ClaimStatus, ItemDraft, Mode, Phase, SoldOut
 
 CLAIMS_PAGE = 20
 FORM = "welfare"
@@ -116,14 +116,23 @@ def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareIt
         ctx.show_photo("welfare/voucher", photo, keyboard, **fields)
 
 
-@handler(needs=Need.VERIFIED)
+def known_sold_out(services: Services, callback: Callback) -> DomainError | None:
+    """A press on an item this process saw sold out moments ago is answered from memory (models/stock_cache.py)."""
+    return SoldOut() if services.soldout.sold_out(callback.int_arg(0)) else None
+
+
+@handler(needs=Need.VERIFIED, fast=known_sold_out)
 def claim_item(ctx: Ctx) -> None:
-    """Button: claim, apply or join. Late presses are answered from a read; only a real chance writes."""
+    """Button: claim, apply or join. Late presses are answered from memory or a read; only a real chance writes."""
     item_id, seq = ctx.callback.int_arg(0), ctx.callback.int_arg(1)
     now = ctx.now
-    welfare.claim_precheck(ctx.session, ctx.member, item_id, now)
-    ctx.require_write()
-    result = welfare.claim(ctx.session, ctx.member, item_id, now, ctx.config.timezone, seq)
+    try:
+        welfare.claim_precheck(ctx.session, ctx.member, item_id, now)
+        ctx.require_write()
+        result = welfare.claim(ctx.session, ctx.member, item_id, now, ctx.config.timezone, seq)
+    except SoldOut:
+        ctx.services.soldout.mark(item_id)
+        raise
     item = ctx.session.get(welfare.WelfareItem, item_id)
     ctx.toast = ctx.label(f"welfare_done_{item.mode}")
     _show_card(ctx, item_id)
@@ -191,6 +200,7 @@ def ask_cancel(ctx: Ctx) -> None:
 def cancel_claim(ctx: Ctx) -> None:
     """Button: give the voucher back; points (and stock) come back at once."""
     result = welfare.cancel_claim(ctx.session, ctx.member, ctx.callback.int_arg(), ctx.now, ctx.config.timezone)
+    ctx.committed.append(lambda: ctx.services.soldout.forget(result.claim.item_id))
     ctx.show("welfare/cancelled", refunded=result.refunded, balance=result.balance)
 
 

@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
@@ -77,6 +79,13 @@ def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int, *, reader: bool) -> No
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "reset")
+    def on_reset(dbapi_connection: Any, _record: Any, _state: Any) -> None:
+        # A failed COMMIT (a deferred foreign key, SQLITE_BUSY) leaves SQLite's transaction open, yet SQLAlchemy
+        # counts it as ended and skips its rollback-on-return: the pooled connection would fail every later BEGIN.
+        if dbapi_connection.in_transaction:
+            dbapi_connection.rollback()
 
 
 @dataclass
@@ -175,6 +184,19 @@ class GroupCommitWriter:
             job.settle(ok, value)
 
 
+def notify(session: Session, channel: str, payload: str) -> None:
+    """Tell every process listening on this channel, when (and only if) the transaction commits.
+
+    PostgreSQL NOTIFY; nothing on SQLite, where one bot process owns the database.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload})
+
+
+LISTEN_POLL_SECONDS = 1.0
+LISTEN_RETRY_SECONDS = 2.0
+
+
 class Database:
     """Engines, the SQLite writer thread and the worker threads; `read`/`write` run model functions there."""
 
@@ -213,6 +235,8 @@ class Database:
             self.read_engine = self.write_engine.execution_options(postgresql_readonly=True)
             self._threads = (pg_workers, "pg-worker")
         self._pool: ThreadPoolExecutor | None = None
+        self._closing = threading.Event()
+        self._listeners: list[threading.Thread] = []
 
     @property
     def dialect(self) -> str:
@@ -271,6 +295,35 @@ class Database:
                 self._writer = GroupCommitWriter(self.write_engine)
             return self._writer
 
+    def listen(self, channel: str, callback: Callable[[str | None], None]) -> None:
+        """Call `callback(payload)` for every NOTIFY on the channel, from a thread of its own (PostgreSQL only).
+
+        After (re)connecting it calls `callback(None)`: notifications sent while it was not listening are lost,
+        so whatever they would have invalidated must be invalidated as a whole.
+        """
+        if self.is_sqlite:
+            return
+        self._closing.clear()
+        thread = threading.Thread(target=self._listen, args=(channel, callback), name=f"listen-{channel}", daemon=True)
+        thread.start()
+        self._listeners.append(thread)
+
+    def _listen(self, channel: str, callback: Callable[[str | None], None]) -> None:
+        conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._closing.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    callback(None)
+                    while not self._closing.is_set():
+                        for note in conn.notifies(timeout=LISTEN_POLL_SECONDS):
+                            callback(note.payload)
+            except Exception as exc:  # the listener must outlive a restart of the database server
+                if self._closing.is_set():
+                    return
+                log.warning("LISTEN %s lost its connection (%s); reconnecting", channel, type(exc).__name__)
+                self._closing.wait(LISTEN_RETRY_SECONDS)
+
     def _worker_pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
@@ -292,6 +345,10 @@ class Database:
             await asyncio.to_thread(writer.stop)
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, True)
+        self._closing.set()
+        listeners, self._listeners = self._listeners, []
+        for thread in listeners:
+            await asyncio.to_thread(thread.join)
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()

@@ -48,8 +48,10 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from models import audit, points, vouchers
 from models.clock import local_date, utcnow
+from models.db import notify
 from models.errors import BadInput, DomainError, InsufficientPoints, NotAllowed, NotFound, NotRegistered
 from models.members import Actor, Member, Status, UnitRow
+from models.stock_cache import STOCK_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -686,6 +688,11 @@ def _issue_voucher(session: Session, claim_id: int, from_status: ClaimStatus) ->
     raise RuntimeError("no free voucher code found")
 
 
+def _stock_may_return(session: Session, item_id: int) -> None:
+    """Other processes forget a cached "sold out" for this item when the transaction commits."""
+    notify(session, STOCK_CHANNEL, str(item_id))
+
+
 def _refund_claim(session: Session, claim: WelfareClaim, now: datetime, tz: ZoneInfo, title: str) -> int:
     """Give back what the claim paid (once per claim, whatever path asks); returns the amount."""
     if claim.points <= 0:
@@ -947,6 +954,7 @@ def _cancel(
             .values(stock=col(WelfareItem.stock) + 1)
             .execution_options(synchronize_session=False)
         )
+        _stock_may_return(session, item.id)
     refunded = _refund_claim(session, current, now, tz, item.title)
     balance = points.balance_of(session, member.id)
     return CancelResult(_reload_claim(session, claim_id), refunded, balance)
@@ -1139,6 +1147,7 @@ def update_item(session: Session, actor: Actor, item_id: int, draft: ItemDraft, 
         session.add(WelfareItemUnit(item_id=item_id, unit_code=unit))
     session.flush()
     audit.record(session, actor.telegram_id, "welfare_update", f"welfare:{item_id}")
+    _stock_may_return(session, item_id)
     return item
 
 

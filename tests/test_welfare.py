@@ -108,10 +108,10 @@ async def test_late_presses_are_answered_from_a_read(bot, monkeypatch):
     writes = 0
     real_write = bot.db.write
 
-    def counting_write():
+    def counting_write(*args, **kwargs):
         nonlocal writes
         writes += 1
-        return real_write()
+        return real_write(*args, **kwargs)
 
     monkeypatch.setattr(bot.db, "write", counting_write)
     await late.click("立即抢")
