@@ -6,13 +6,16 @@ Nothing happens at import: build_application(config) wires everything, main() re
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import logging
 import pkgutil
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlsplit
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -24,11 +27,13 @@ import handlers
 from config import Config, ConfigError, load_config
 from handlers import menu
 from handlers.base import Services
+from handlers.inbox import DoneMarker, InboxPoller, InboxWebhook, replay_unprocessed
 from messages import Renderer
 from models import members, welfare
 from models.clock import Clock, utcnow
 from models.db import Database, ensure_sqlite_dir
 from models.errors import DomainError, NotFound
+from models.leader import Leadership
 from models.members import RosterResult, RosterRow
 from models.roster import RosterFileError, parse_roster_csv
 from models.stock_cache import STOCK_CHANNEL
@@ -39,7 +44,7 @@ from scheduled.backup import backup_sqlite
 
 log = logging.getLogger("gongshe")
 # Modules in handlers/ that are shared machinery, not sections.
-SHARED_MODULES = {"base", "callback_data", "sending"}
+SHARED_MODULES = {"base", "callback_data", "inbox", "sending"}
 
 
 def handler_modules() -> list[ModuleType]:
@@ -73,9 +78,13 @@ def build_application(
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
-    app = builder.build()
+    # Updates are received by handlers/inbox.py (stored before they are confirmed), not by PTB's Updater.
+    app = builder.updater(None).build()
     app.bot_data["services"] = services
     app.bot_data["start_scheduler"] = scheduler
+    marker = DoneMarker(app, services.clock)
+    marker.install()
+    app.bot_data["inbox_marker"] = marker
 
     modules = handler_modules()
     for module in modules:
@@ -104,12 +113,18 @@ async def on_startup(app: Application) -> None:
         await menu.publish_commands(app)
     except TelegramError as exc:
         log.warning("could not publish the command list: %s", exc)
-    if app.bot_data.get("start_scheduler") and app.job_queue is not None:
+    if not app.bot_data.get("start_scheduler"):
+        return
+    # Every process handles updates; the elected leader alone sends the outbox and runs timed work.
+    leadership = Leadership(services.db)
+    leadership.start()
+    app.bot_data["leadership"] = leadership
+    if app.job_queue is not None:
         specs = runner.discover()
         await runner.ensure_tasks(services, specs)
-        runner.start(app, services)
-    if app.bot_data.get("start_scheduler"):
-        app.bot_data["outbox"] = outbox_sender.start(app, services.db, services.config.outbox)
+        runner.start(app, services, may_run=lambda: leadership.is_leader)
+    settings = services.config.outbox
+    app.bot_data["outbox"] = outbox_sender.start(app, services.db, settings, may_send=lambda: leadership.is_leader)
 
 
 def _item_id(payload: str | None) -> int | None:
@@ -123,6 +138,9 @@ async def on_stop(app: Application) -> None:
     sender: outbox_sender.OutboxSender | None = app.bot_data.pop("outbox", None)
     if sender is not None:
         await sender.stop()
+    leadership: Leadership | None = app.bot_data.pop("leadership", None)
+    if leadership is not None:
+        await asyncio.to_thread(leadership.stop)
 
 
 async def on_shutdown(app: Application) -> None:
@@ -154,18 +172,44 @@ def cmd_run(config: Config) -> int:
         print(_cli_text(config, "cli_no_token"), file=sys.stderr)
         return 2
     upgrade_database(config)
-    app = build_application(config)
-    if config.webhook_url:
-        app.run_webhook(
-            listen=config.webhook_listen,
-            port=config.webhook_port,
-            webhook_url=config.webhook_url,
-            secret_token=config.webhook_secret or None,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    asyncio.run(serve(build_application(config), config))
     return 0
+
+
+async def serve(app: Application, config: Config) -> None:
+    """Start the bot, handle what the inbox kept from before, receive updates until SIGINT/SIGTERM, then stop."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    marker: DoneMarker = app.bot_data["inbox_marker"]
+    await app.initialize()
+    try:
+        await on_startup(app)
+        await app.start()
+        marker.start()
+        await replay_unprocessed(app)
+        receiver: InboxPoller | InboxWebhook
+        if config.webhook_url:
+            path = urlsplit(config.webhook_url).path
+            receiver = InboxWebhook(app, config.webhook_listen, config.webhook_port, path, config.webhook_secret)
+            receiver.start()
+            await app.bot.set_webhook(
+                config.webhook_url, secret_token=config.webhook_secret or None, allowed_updates=Update.ALL_TYPES
+            )
+        else:
+            receiver = InboxPoller(app)
+            receiver.start()
+        mode = "webhook" if config.webhook_url else "polling"
+        log.info("running: @%s, %s, %s database", app.bot.username, mode, app.bot_data["services"].db.dialect)
+        await receiver.until(stopping)
+        await receiver.stop()
+        await app.stop()
+        await marker.stop()
+        await on_stop(app)
+    finally:
+        await app.shutdown()
+        await on_shutdown(app)
 
 
 def cmd_import_roster(config: Config, path: Path) -> int:

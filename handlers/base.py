@@ -37,7 +37,7 @@ from config import Config
 from handlers.callback_data import BadCallback, Callback, Cb, pack, parse
 from handlers.sending import ReplySender
 from messages import Renderer, pick_locale
-from models import members, outbox, vouchers
+from models import inbox, members, outbox, vouchers
 from models.clock import Clock, local_date
 from models.db import Database
 from models.errors import DomainError
@@ -379,6 +379,9 @@ def handler(
                 made.append(ctx)
                 _check_standing(actor, needs)
                 fn(ctx)
+                if writable:
+                    # Handled exactly once: a restart does not handle a stored update again (models/inbox.py).
+                    inbox.mark_processed(session, (update.update_id,), ctx.now)
                 return ctx
 
             error: DomainError | None = None

@@ -165,8 +165,18 @@ def bot_sender(bot: Bot) -> SendFn:
 class OutboxSender:
     """Claims due outbox rows in batches and delivers them at Telegram's limits until stopped."""
 
-    def __init__(self, db: Database, send: SendFn, settings: OutboxSettings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        send: SendFn,
+        settings: OutboxSettings,
+        *,
+        clock: Clock | None = None,
+        may_send: Callable[[], bool] | None = None,
+    ) -> None:
         self.db = db
+        # Only the leader among the bot's processes sends (models/leader.py); the others wait their turn.
+        self.may_send = may_send or (lambda: True)
         self.send = send
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -250,7 +260,7 @@ class OutboxSender:
         """Wait out any pause, recover lost rows, claim rows for the free places and start them; returns how many."""
         while self.paused and not self._stopping:
             await self._idle(self._paused_until - self.clock.monotonic())
-        if self._stopping:
+        if self._stopping or not self.may_send():
             return 0
         # Claimed but unsettled rows never exceed batch_size: that is the crash's duplicate bound. New rows are
         # claimed once half the places are free, so the next rows start while the last answers are on their way.
@@ -403,7 +413,7 @@ class OutboxSender:
         return counts[outbox.Status.PENDING] == 0 and counts[outbox.Status.SENDING] == 0
 
     def _idle_delay(self) -> float:
-        if self._next_due is None:
+        if self._next_due is None or not self.may_send():
             return POLL_SECONDS
         until_due = (self._next_due - self.clock.now()).total_seconds()
         return min(POLL_SECONDS, max(until_due, MIN_IDLE_SECONDS))
@@ -423,8 +433,10 @@ class OutboxSender:
             self._wake.clear()
 
 
-def start(app: Application, db: Database, settings: OutboxSettings) -> OutboxSender:
+def start(
+    app: Application, db: Database, settings: OutboxSettings, may_send: Callable[[], bool] | None = None
+) -> OutboxSender:
     """Build the sender on the application's bot and start it (bot.py's start-up)."""
-    sender = OutboxSender(db, bot_sender(app.bot), settings)
+    sender = OutboxSender(db, bot_sender(app.bot), settings, may_send=may_send)
     sender.start()
     return sender

@@ -86,12 +86,17 @@ async def tick(services: object, specs: dict[str, TaskSpec], now: datetime | Non
     return handled
 
 
-def start(app: Application, services: object) -> None:
-    """Start the heartbeat on PTB's JobQueue (APScheduler) with deliberate job defaults."""
+def start(app: Application, services: object, may_run: Callable[[], bool] = lambda: True) -> None:
+    """Start the heartbeat on PTB's JobQueue (APScheduler) with deliberate job defaults.
+
+    Every process has the heartbeat; only the leader (models/leader.py) runs due work at a tick.
+    """
     specs = discover()
     interval = services.config.tick_seconds
 
     async def heartbeat(_context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not may_run():
+            return
         if await tick(services, specs):
             # Tasks may have queued notifications: start sending now instead of at the sender's next poll.
             sender = app.bot_data.get("outbox")
