@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Long-polling timeout of one getUpdates call (seconds).
 POLL_TIMEOUT = 30
+# Pause after an empty answer (seconds).
+EMPTY_POLL_PAUSE_SECONDS = 0.05
 # After a network error the poller waits this long, doubling up to the cap (seconds).
 RETRY_BASE_SECONDS = 1.0
 RETRY_MAX_SECONDS = 30.0
@@ -180,6 +182,9 @@ class InboxPoller:
                 continue
             delay = RETRY_BASE_SECONDS
             if not updates:
+                # Telegram answers an empty long poll after POLL_TIMEOUT; a server that answers at once must not
+                # make this loop spin.
+                await asyncio.sleep(EMPTY_POLL_PAUSE_SECONDS)
                 continue
             await store_updates(self.app, [(u.update_id, u.to_json()) for u in updates])
             offset = updates[-1].update_id + 1

@@ -36,8 +36,9 @@ def store(session: Session, updates: Iterable[tuple[int, str]], now: datetime) -
     if not rows:
         return 0
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(InboxUpdate.__table__).on_conflict_do_nothing(index_elements=["update_id"])
-    return session.exec(statement, params=rows).rowcount or 0
+    table = InboxUpdate.__table__
+    statement = insert(table).on_conflict_do_nothing(index_elements=["update_id"]).returning(table.c.update_id)
+    return len(session.exec(statement, params=rows).all())
 
 
 def mark_processed(session: Session, update_ids: Iterable[int], now: datetime) -> int:
