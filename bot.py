@@ -20,13 +20,13 @@ from urllib.parse import urlsplit
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CommandHandler, Defaults
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, Defaults
 from telegram.request import BaseRequest
 
 import handlers
 from config import Config, ConfigError, load_config
 from handlers import menu
-from handlers.base import Services
+from handlers.base import Services, route_button
 from handlers.inbox import DoneMarker, InboxPoller, InboxWebhook, replay_unprocessed
 from messages import Renderer
 from models import members, welfare
@@ -92,12 +92,17 @@ def build_application(
         services.flows.update(getattr(module, "FLOWS", {}))
         services.deep_links.update(getattr(module, "DEEP_LINKS", {}))
         services.admin_entries.extend(getattr(module, "ADMIN_ENTRIES", ()))
+        for action, callback in getattr(module, "BUTTONS", {}).items():
+            if action in services.buttons:
+                raise ValueError(f"button {action.value} is handled twice ({module.__name__})")
+            services.buttons[action] = callback
     for command in services.commands:
         app.add_handler(CommandHandler(command.name, command.callback))
     for module in modules:
         register = getattr(module, "register", None)
         if register is not None:
             register(app)
+    app.add_handler(CallbackQueryHandler(route_button))
     menu.register_fallbacks(app)
     return app
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from telegram.ext import Application
-
 from handlers.base import Command, Ctx, Need, handler
 from handlers.menu import publish_chat_commands
 from messages import pick_locale
@@ -105,7 +103,3 @@ COMMANDS = (
     Command("demote", demote),
     Command("audit", show_audit),
 )
-
-
-def register(app: Application) -> None:
-    """This section has commands only."""

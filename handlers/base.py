@@ -73,6 +73,10 @@ class Services:
     deep_links: dict[str, Callable[[Ctx, str], None]] = field(default_factory=dict)
     # Buttons sections add to the /admin overview: (label key, callback action).
     admin_entries: list[tuple[str, Cb]] = field(default_factory=list)
+    # Keyboards that depend only on the language (and a key), built once: (key, locale) -> rows.
+    keyboards: dict[tuple[str, str], list[list[InlineKeyboardButton]]] = field(default_factory=dict)
+    # What each button does, from every section's BUTTONS (route_button dispatches by prefix).
+    buttons: dict[Cb, PTBCallback] = field(default_factory=dict)
     # Replies are sent in the background, in order per chat (handlers/sending.py).
     replies: ReplySender = field(default_factory=lambda: ReplySender(deliver))
     # Items seen sold out lately (models/stock_cache.py), for presses answered before any database work.
@@ -188,6 +192,16 @@ class Ctx:
     def button(self, key: str, action: Cb, /, *args: int | str, **kw: Any) -> InlineKeyboardButton:
         """An inline button with a label and packed callback data."""
         return InlineKeyboardButton(self.label(key, **kw), callback_data=pack(action, *args))
+
+    def keyboard(
+        self, key: str, build: Callable[[], list[list[InlineKeyboardButton]]]
+    ) -> list[list[InlineKeyboardButton]]:
+        """A keyboard that depends only on `key` and the language: built on first use, then reused."""
+        cache = self.services.keyboards
+        rows = cache.get((key, self.locale))
+        if rows is None:
+            rows = cache[(key, self.locale)] = build()
+        return rows
 
     def pager(self, action: Cb, *ids: int | str, page: int, has_next: bool) -> list[list[InlineKeyboardButton]]:
         """The Previous/Next row of a paged list (no row at all on a single page)."""
@@ -473,6 +487,24 @@ async def _point_to_private(update: Update, context: ContextTypes.DEFAULT_TYPE, 
         await answer_query(update.callback_query, None)
     chat_id = update.effective_chat.id
     services.replies.submit(context.application, chat_id, [Outgoing(chat_id, text, keyboard)])
+
+
+async def route_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The one CallbackQueryHandler: the button's prefix picks its handler from one table (no regex tried in turn)."""
+    services = services_of(context)
+    query = update.callback_query
+    try:
+        callback = services.buttons.get(parse(query.data).action)
+    except BadCallback:
+        callback = None
+    if callback is None:
+        # An old keyboard or a forged press: a polite answer.
+        user = update.effective_user
+        locale = services.locales.get(user.id) if user else None
+        locale = locale or pick_locale(user.language_code if user else None)
+        await answer_query(query, services.renderer.label(locale, "button_expired"))
+        return
+    await callback(update, context)
 
 
 @dataclass(frozen=True)

@@ -79,8 +79,9 @@ class Callback:
             raise BadCallback("missing argument") from None
 
 
-# Longest prefixes first, so "me:delete_yes" is not read as "me:delete".
-_BY_LENGTH = sorted(Cb, key=lambda c: len(c.value), reverse=True)
+# Every prefix is "<section>:<action>": the first two ':'-separated parts name the action.
+_BY_PREFIX = {action.value: action for action in Cb}
+assert all(value.count(":") == 1 for value in _BY_PREFIX), "a callback prefix must be <section>:<action>"
 
 
 def pack(action: Cb, *args: int | str) -> str:
@@ -101,17 +102,11 @@ def parse(data: str | None) -> Callback:
     """Read callback data back; BadCallback for anything pack() would not have made."""
     if not data or len(data.encode()) > MAX_BYTES:
         raise BadCallback("empty or too long")
-    for action in _BY_LENGTH:
-        if data == action.value:
-            return Callback(action, ())
-        if data.startswith(action.value + ":"):
-            args = tuple(data[len(action.value) + 1 :].split(":"))
-            if not all(ARG.match(a) for a in args):
-                raise BadCallback("bad argument")
-            return Callback(action, args)
-    raise BadCallback("unknown prefix")
-
-
-def pattern(action: Cb) -> str:
-    """The CallbackQueryHandler pattern matching exactly this action."""
-    return f"^{re.escape(action.value)}(:|$)"
+    parts = data.split(":")
+    action = _BY_PREFIX.get(":".join(parts[:2]))
+    if action is None:
+        raise BadCallback("unknown prefix")
+    args = tuple(parts[2:])
+    if not all(ARG.match(a) for a in args):
+        raise BadCallback("bad argument")
+    return Callback(action, args)

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import InlineKeyboardButton
-from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import Application, MessageHandler, filters
 
 from handlers.base import Ctx, Need, handler
-from handlers.callback_data import Cb, pack, pattern
+from handlers.callback_data import Cb, pack
 from models import flows
 from models.errors import BadInput, NotFound
 
@@ -164,8 +164,12 @@ def photo_answer(ctx: Ctx) -> None:
     answer_photo(ctx, ctx.update.effective_message.photo[-1].file_id)
 
 
+BUTTONS = {
+    Cb.FORM_CHOICE: choose_answer,
+    Cb.FORM_SKIP: skip_answer,
+}
+
+
 def register(app: Application) -> None:
     """Buttons of every form, and photos sent as answers."""
-    app.add_handler(CallbackQueryHandler(choose_answer, pattern=pattern(Cb.FORM_CHOICE)))
-    app.add_handler(CallbackQueryHandler(skip_answer, pattern=pattern(Cb.FORM_SKIP)))
     app.add_handler(MessageHandler(filters.PHOTO & filters.ChatType.PRIVATE, photo_answer))

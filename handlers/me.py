@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-from telegram.ext import Application, CallbackQueryHandler
-
 from handlers.base import Command, Ctx, Need, handler
-from handlers.callback_data import Cb, pattern
+from handlers.callback_data import Cb
 from messages import LOCALES
 from models import flows, members, points
 from models.errors import BadInput
@@ -105,11 +103,11 @@ COMMANDS = (
 )
 
 
-def register(app: Application) -> None:
-    """Button handlers of this section."""
-    app.add_handler(CallbackQueryHandler(show_me, pattern=pattern(Cb.ME_HOME)))
-    app.add_handler(CallbackQueryHandler(set_language, pattern=pattern(Cb.SET_LANGUAGE)))
-    app.add_handler(CallbackQueryHandler(toggle_ranking, pattern=pattern(Cb.TOGGLE_RANKING)))
-    app.add_handler(CallbackQueryHandler(export_data, pattern=pattern(Cb.EXPORT_DATA)))
-    app.add_handler(CallbackQueryHandler(ask_delete, pattern=pattern(Cb.DELETE_ACCOUNT)))
-    app.add_handler(CallbackQueryHandler(delete_account, pattern=pattern(Cb.CONFIRM_DELETE)))
+BUTTONS = {
+    Cb.ME_HOME: show_me,
+    Cb.SET_LANGUAGE: set_language,
+    Cb.TOGGLE_RANKING: toggle_ranking,
+    Cb.EXPORT_DATA: export_data,
+    Cb.DELETE_ACCOUNT: ask_delete,
+    Cb.CONFIRM_DELETE: delete_account,
+}

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardButton
-from telegram.ext import Application, CallbackQueryHandler
 
 from handlers.base import Command, Ctx, Need, handler
-from handlers.callback_data import Cb, pack, pattern
+from handlers.callback_data import Cb, pack
 from handlers.menu import home_keyboard
 from messages import pick_locale
 from models import flows, members
@@ -24,12 +23,17 @@ INVITE_PREFIX = "u_"
 
 
 def _unit_keyboard(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
-    buttons = [
-        InlineKeyboardButton(unit.name(ctx.locale), callback_data=pack(Cb.PICK_UNIT, unit.code))
-        for unit in ctx.config.units
-    ]
-    rows = [buttons[i : i + UNIT_BUTTONS_PER_ROW] for i in range(0, len(buttons), UNIT_BUTTONS_PER_ROW)]
-    return [*rows, [ctx.button("cancel", Cb.CANCEL_FLOW)]]
+    """Every unit as a button, and Cancel (built once per language)."""
+
+    def build() -> list[list[InlineKeyboardButton]]:
+        buttons = [
+            InlineKeyboardButton(unit.name(ctx.locale), callback_data=pack(Cb.PICK_UNIT, unit.code))
+            for unit in ctx.config.units
+        ]
+        rows = [buttons[i : i + UNIT_BUTTONS_PER_ROW] for i in range(0, len(buttons), UNIT_BUTTONS_PER_ROW)]
+        return [*rows, [ctx.button("cancel", Cb.CANCEL_FLOW)]]
+
+    return ctx.keyboard("units", build)
 
 
 def _cancel_row(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
@@ -195,10 +199,10 @@ COMMANDS = (
 FLOWS = {FLOW: registration_text}
 
 
-def register(app: Application) -> None:
-    """Button handlers of this section."""
-    app.add_handler(CallbackQueryHandler(pick_unit, pattern=pattern(Cb.PICK_UNIT)))
-    app.add_handler(CallbackQueryHandler(withdraw_request, pattern=pattern(Cb.WITHDRAW_REQUEST)))
-    app.add_handler(CallbackQueryHandler(list_pending, pattern=pattern(Cb.PENDING_PAGE)))
-    app.add_handler(CallbackQueryHandler(approve_member, pattern=pattern(Cb.APPROVE_MEMBER)))
-    app.add_handler(CallbackQueryHandler(decline_member, pattern=pattern(Cb.DECLINE_MEMBER)))
+BUTTONS = {
+    Cb.PICK_UNIT: pick_unit,
+    Cb.WITHDRAW_REQUEST: withdraw_request,
+    Cb.PENDING_PAGE: list_pending,
+    Cb.APPROVE_MEMBER: approve_member,
+    Cb.DECLINE_MEMBER: decline_member,
+}

@@ -10,10 +10,10 @@ import logging
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, InlineKeyboardButton, Update
 from telegram.error import BadRequest, Forbidden
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
 from handlers.base import Command, Ctx, Need, Services, answer_query, handler, services_of
-from handlers.callback_data import BadCallback, Cb, parse, pattern
+from handlers.callback_data import BadCallback, Cb, parse
 from messages import LOCALES, pick_locale
 from models import flows, members
 from models.members import Actor, load_actor
@@ -39,10 +39,14 @@ def available(ctx: Ctx) -> list[Command]:
 
 
 def home_keyboard(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
-    """The home menu: one button per section this user may open."""
-    entries = sorted((c for c in available(ctx) if c.menu_order is not None), key=lambda c: c.menu_order)
-    buttons = [ctx.button(f"menu.{c.name}", Cb.OPEN_SECTION, c.name) for c in entries]
-    return [buttons[i : i + MENU_BUTTONS_PER_ROW] for i in range(0, len(buttons), MENU_BUTTONS_PER_ROW)]
+    """The home menu: one button per section this user may open (built once per language and standing)."""
+
+    def build() -> list[list[InlineKeyboardButton]]:
+        entries = sorted((c for c in available(ctx) if c.menu_order is not None), key=lambda c: c.menu_order)
+        buttons = [ctx.button(f"menu.{c.name}", Cb.OPEN_SECTION, c.name) for c in entries]
+        return [buttons[i : i + MENU_BUTTONS_PER_ROW] for i in range(0, len(buttons), MENU_BUTTONS_PER_ROW)]
+
+    return ctx.keyboard(f"home:{standing(ctx.actor).name}", build)
 
 
 @handler(needs=Need.VERIFIED)
@@ -107,26 +111,18 @@ COMMANDS = (
 )
 
 
-def register(app: Application) -> None:
-    """Menu, Home and Cancel buttons (the catch-alls come last, through register_fallbacks)."""
-    app.add_handler(CallbackQueryHandler(open_section, pattern=pattern(Cb.OPEN_SECTION)))
-    app.add_handler(CallbackQueryHandler(show_menu, pattern=pattern(Cb.HOME)))
-    app.add_handler(CallbackQueryHandler(cancel_flow, pattern=pattern(Cb.CANCEL_FLOW)))
+BUTTONS = {
+    Cb.OPEN_SECTION: open_section,
+    Cb.HOME: show_menu,
+    Cb.CANCEL_FLOW: cancel_flow,
+}
 
 
 def register_fallbacks(app: Application) -> None:
-    """Handlers that must come after every section's: stray text, unknown commands, unknown buttons."""
+    """Handlers that must come after every section's: stray text and unknown commands."""
     private = filters.ChatType.PRIVATE
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & private, on_text))
     app.add_handler(MessageHandler(filters.COMMAND & private, unknown_command))
-    app.add_handler(CallbackQueryHandler(_unknown_button))
-
-
-async def _unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A button whose data no handler claims (an old keyboard, a forged press): a polite answer."""
-    user = update.effective_user
-    locale = pick_locale(user.language_code if user else None)
-    await answer_query(update.callback_query, services_of(context).renderer.label(locale, "button_expired"))
 
 
 def command_handler(command: Command) -> CommandHandler:

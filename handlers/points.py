@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton
-from telegram.ext import Application, CallbackQueryHandler
 
 from handlers.base import Command, Ctx, Need, handler
-from handlers.callback_data import Cb, pattern
+from handlers.callback_data import Cb
 from messages import pick_locale
 from models import members, points
 from models.clock import to_local
@@ -114,9 +113,9 @@ COMMANDS = (
 )
 
 
-def register(app: Application) -> None:
-    """Button handlers of this section."""
-    app.add_handler(CallbackQueryHandler(show_points, pattern=pattern(Cb.POINTS_HOME)))
-    app.add_handler(CallbackQueryHandler(show_history, pattern=pattern(Cb.POINTS_HISTORY)))
-    app.add_handler(CallbackQueryHandler(show_earning, pattern=pattern(Cb.POINTS_EARN)))
-    app.add_handler(CallbackQueryHandler(show_ranking, pattern=pattern(Cb.POINTS_RANKING)))
+BUTTONS = {
+    Cb.POINTS_HOME: show_points,
+    Cb.POINTS_HISTORY: show_history,
+    Cb.POINTS_EARN: show_earning,
+    Cb.POINTS_RANKING: show_ranking,
+}

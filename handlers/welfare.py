@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton
-from telegram.ext import Application, CallbackQueryHandler
 
 from handlers import forms
 from handlers.base import Command, Ctx, Need, Services, handler
-from handlers.callback_data import Callback, Cb, pattern
+from handlers.callback_data import Callback, Cb
 from handlers.forms import Field, Form
 from models import flows, vouchers, welfare
 from models.clock import parse_local_datetime
@@ -462,25 +461,22 @@ DEEP_LINKS = {vouchers.DEEP_LINK_PREFIX: redeem_screen}
 ADMIN_ENTRIES = (("welfare_admin", Cb.WELFARE_ADMIN),)
 
 
-def register(app: Application) -> None:
-    """Button handlers of this section."""
-    for action, callback in (
-        (Cb.WELFARE_LIST, show_catalog),
-        (Cb.WELFARE_ITEM, show_item),
-        (Cb.WELFARE_CLAIM, claim_item),
-        (Cb.WELFARE_WITHDRAW, withdraw),
-        (Cb.WELFARE_REMIND, remind),
-        (Cb.WELFARE_MINE, show_mine),
-        (Cb.WELFARE_VOUCHER, show_voucher),
-        (Cb.WELFARE_CANCEL, ask_cancel),
-        (Cb.WELFARE_CANCEL_YES, cancel_claim),
-        (Cb.WELFARE_REDEEM, redeem_voucher),
-        (Cb.WELFARE_ADMIN, show_admin_list),
-        (Cb.WELFARE_NEW, new_item),
-        (Cb.WELFARE_MANAGE, show_manage),
-        (Cb.WELFARE_CLAIMS, show_manage),
-        (Cb.WELFARE_PUBLISH, publish_item),
-        (Cb.WELFARE_CLOSE, close_item),
-        (Cb.WELFARE_EDIT, edit_item),
-    ):
-        app.add_handler(CallbackQueryHandler(callback, pattern=pattern(action)))
+BUTTONS = {
+    Cb.WELFARE_LIST: show_catalog,
+    Cb.WELFARE_ITEM: show_item,
+    Cb.WELFARE_CLAIM: claim_item,
+    Cb.WELFARE_WITHDRAW: withdraw,
+    Cb.WELFARE_REMIND: remind,
+    Cb.WELFARE_MINE: show_mine,
+    Cb.WELFARE_VOUCHER: show_voucher,
+    Cb.WELFARE_CANCEL: ask_cancel,
+    Cb.WELFARE_CANCEL_YES: cancel_claim,
+    Cb.WELFARE_REDEEM: redeem_voucher,
+    Cb.WELFARE_ADMIN: show_admin_list,
+    Cb.WELFARE_NEW: new_item,
+    Cb.WELFARE_MANAGE: show_manage,
+    Cb.WELFARE_CLAIMS: show_manage,
+    Cb.WELFARE_PUBLISH: publish_item,
+    Cb.WELFARE_CLOSE: close_item,
+    Cb.WELFARE_EDIT: edit_item,
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -35,6 +36,8 @@ class Renderer:
             lstrip_blocks=True,
             undefined=StrictUndefined,
             keep_trailing_newline=False,
+            # Templates ship with the code: no os.stat per render (GONGSHE_RELOAD_TEMPLATES=1 while editing them).
+            auto_reload=os.environ.get("GONGSHE_RELOAD_TEMPLATES") == "1",
         )
         # Button labels and command descriptions are sent as plain text, so they are not escaped.
         self.plain = Environment(undefined=StrictUndefined, autoescape=False)

@@ -170,12 +170,24 @@ def award(
 
 
 def spend(
-    session: Session, member_id: int, amount: int, idem_key: str, day: date, reason: str, rule: str = "spend"
+    session: Session,
+    member_id: int,
+    amount: int,
+    idem_key: str,
+    day: date,
+    reason: str,
+    rule: str = "spend",
+    *,
+    fresh_key: bool = False,
 ) -> int:
-    """Take points for something bought; returns the new balance. Same key twice charges once."""
+    """Take points for something bought; returns the new balance. Same key twice charges once.
+
+    fresh_key: the key names a row made in this same transaction (a new claim's id), so no ledger row can have it
+    yet and the lookup is skipped; the UNIQUE idem_key stays the last guard.
+    """
     if amount <= 0:
         raise ValueError("a spend must be positive")
-    if _existing(session, idem_key) is not None:
+    if not fresh_key and _existing(session, idem_key) is not None:
         return balance_of(session, member_id)
     return _move(session, member_id, -amount, rule, idem_key, day, reason, None)
 

@@ -873,9 +873,8 @@ def _take(
             raise SoldOut()
         stock_left = row[0]
     if item.cost > 0:
-        balance = points.spend(
-            session, member.id, item.cost, f"welfare:claim:{new_claim.id}", local_date(tz, now), item.title
-        )
+        key = f"welfare:claim:{new_claim.id}"
+        balance = points.spend(session, member.id, item.cost, key, local_date(tz, now), item.title, fresh_key=True)
     else:
         balance = points.balance_of(session, member.id)
     return ClaimResult(new_claim, True, balance, stock_left)
