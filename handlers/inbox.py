@@ -232,8 +232,9 @@ class InboxWebhook:
         self.listen, self.port = listen, port
 
     def start(self) -> None:
-        """Listen for Telegram's POSTs."""
-        self.server.listen(self.port, address=self.listen)
+        """Listen for Telegram's POSTs. SO_REUSEPORT: several bot processes may listen on the same port, and the
+        kernel spreads Telegram's connections over them (scale-out on PostgreSQL, README "Running several")."""
+        self.server.listen(self.port, address=self.listen, reuse_port=True)
 
     async def until(self, stopping: asyncio.Event) -> None:
         """Return when asked to stop."""
