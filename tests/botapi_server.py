@@ -252,6 +252,7 @@ class BotAPIServer:
     `calls` holds every request in order as {"method", "params", "at", "status"}: "at" is
     time.monotonic() on arrival, "status" the HTTP status answered (None while a long poll waits).
     Uploaded files appear in params["_files"] as {field: {"filename", "content", "mime_type"}}.
+    A successful getUpdates call also has "update_ids": the ids of the updates it handed over.
     """
 
     def __init__(
@@ -274,6 +275,7 @@ class BotAPIServer:
         self.rate_limited = 0
         self.unknown_methods: list[str] = []
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.descriptions: dict[tuple[str, str], str] = {}
         self.bot_id = int(token.split(":")[0]) if token.split(":")[0].isdigit() else 1
         self._port = port
         self._cond = threading.Condition(threading.RLock())
@@ -288,6 +290,9 @@ class BotAPIServer:
         self._user_message_ids: dict[int, set[int]] = {}
         self._next_message_id: dict[int, int] = {}
         self._queries: dict[str, bool] = {}
+        # Button presses: query id -> update id, and the first successful answer of each press by update id.
+        self._query_updates: dict[str, int] = {}
+        self._answers: dict[int, dict[str, Any]] = {}
         self._languages: dict[int, str] = {}
         self._global_bucket = _Bucket(global_per_second, max(1.0, global_per_second)) if global_per_second else None
         self._chat_buckets: dict[int, _Bucket] = {}
@@ -302,6 +307,8 @@ class BotAPIServer:
                 "setMyCommands",
                 "deleteMyCommands",
                 "getMyCommands",
+                "setMyDescription",
+                "setMyShortDescription",
                 "sendMessage",
                 "editMessageText",
                 "editMessageReplyMarkup",
@@ -320,7 +327,7 @@ class BotAPIServer:
     def start(self) -> None:
         """Listen on 127.0.0.1 (a free port unless one was given) in a background thread."""
         handler = type("Handler", (_Handler,), {"api": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
+        self._httpd = _Server(("127.0.0.1", self._port), handler)
         self._httpd.daemon_threads = True
         self._port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="botapi-server", daemon=True)
@@ -385,7 +392,22 @@ class BotAPIServer:
                 "data": data,
                 "message": self._message_json(stored),
             }
-            return self._queue("callback_query", query)
+            update_id = self._queue("callback_query", query)
+            self._query_updates[query_id] = update_id
+            return update_id
+
+    def add_bot_message(
+        self, chat_id: int, text: str, reply_markup: dict[str, Any] | None = None, parse_mode: str | None = None
+    ) -> int:
+        """Put a message from the bot into a chat without a recorded call (one sent earlier); returns its id."""
+        with self._cond:
+            markup = self._markup({"reply_markup": reply_markup})
+            return self._store(chat_id, text=visible_text(text, parse_mode), reply_markup=markup)["message_id"]
+
+    def answered_callbacks(self) -> dict[int, dict[str, Any]]:
+        """The first successful answerCallbackQuery of each pushed button press: update_id -> its parameters."""
+        with self._cond:
+            return dict(self._answers)
 
     def messages_to(self, chat_id: int) -> list[dict[str, Any]]:
         """The bot's messages in a chat as the user sees them now, oldest first.
@@ -461,6 +483,9 @@ class BotAPIServer:
         status, body = self._answer(token, name, params)
         with self._cond:
             call["status"] = status
+            if status == 200:
+                # What this poll handed over (the bot may die before it confirms them with the next offset).
+                call["update_ids"] = [u["update_id"] for u in body["result"]]
             self._cond.notify_all()
         return status, body
 
@@ -717,6 +742,20 @@ class BotAPIServer:
         self.commands.pop(self._commands_key(params), None)
         return True
 
+    def _m_setMyDescription(self, params: dict[str, Any]) -> bool:
+        """setMyDescription: at most 512 characters, kept per language."""
+        if len(str(params.get("description", ""))) > 512:
+            raise bad_request("BOT_DESCRIPTION_INVALID")
+        self.descriptions[("long", str(params.get("language_code", "")))] = str(params.get("description", ""))
+        return True
+
+    def _m_setMyShortDescription(self, params: dict[str, Any]) -> bool:
+        """setMyShortDescription: at most 120 characters, kept per language."""
+        if len(str(params.get("short_description", ""))) > 120:
+            raise bad_request("BOT_SHORT_DESCRIPTION_INVALID")
+        self.descriptions[("short", str(params.get("language_code", "")))] = str(params.get("short_description", ""))
+        return True
+
     def _m_getMyCommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """getMyCommands: the list for a scope and language."""
         return self.commands.get(self._commands_key(params), [])
@@ -793,6 +832,9 @@ class BotAPIServer:
         if self._queries.get(query_id, True):
             raise bad_request("query is too old and response timeout expired or query ID is invalid")
         self._queries[query_id] = True
+        update_id = self._query_updates.get(query_id)
+        if update_id is not None:
+            self._answers[update_id] = {k: v for k, v in params.items() if k != "_files"}
         return True
 
     def _m_deleteMessage(self, params: dict[str, Any]) -> bool:
@@ -818,6 +860,19 @@ def _describe(call: dict[str, Any]) -> str:
     """One line about a recorded call, for failure messages."""
     params = {k: str(v)[:DESCRIBE_VALUE_LENGTH] for k, v in call["params"].items() if k != "_files"}
     return f"{call['method']} -> {call['status']} {json.dumps(params, ensure_ascii=False)}"
+
+
+class _Server(ThreadingHTTPServer):
+    """The HTTP server: room for a bot's many parallel connections, quiet about clients that hang up."""
+
+    # socketserver's default listen backlog (5) resets connections when a bot opens dozens at once.
+    request_queue_size = 1024
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore a reset or broken connection; report anything else as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
