@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from handlers.base import Command, Ctx, Need, handler
+from buttons.admin import AuditPage, InvitePage
+from config import Unit
+from handlers.base import Command, Ctx, Need, Section, handler
+from handlers.members import INVITE_PREFIX
 from handlers.menu import publish_chat_commands
 from messages import pick_locale
-from models import audit, members
+from models import admin, members
 from models.clock import to_local
 from models.errors import BadInput, NotFound
-from models.members import Role
+from models.members import Role, Status
 
+# Audit entries per page, and invite links per page (the overview of a bureau cadre pages through 21 units).
 AUDIT_SHOWN = 20
+INVITES_PAGE = 8
 BUREAU = "bureau"
 
 
@@ -68,38 +73,66 @@ def _refresh_commands(ctx: Ctx, telegram_id: int) -> None:
     ctx.after_commit.append(refresh)
 
 
+def _invite(ctx: Ctx, unit: Unit) -> tuple[str, str]:
+    """A unit's name and its invite link (/start u_<code> preselects the unit)."""
+    return unit.name(ctx.locale), f"https://t.me/{ctx.context.bot.username}?start={INVITE_PREFIX}{unit.code}"
+
+
 @handler(needs=Need.CADRE)
 def show_admin(ctx: Ctx) -> None:
-    """/admin: what a cadre can do, and how many requests wait."""
-    counts = members.count_by_status(ctx.session)
-    pending = members.pending_members(ctx.session, ctx.actor, 1000)
-    managed = [u for u in ctx.config.units if ctx.actor.can_manage(u.code)]
-    username = ctx.context.bot.username
-    invites = [(u.name(ctx.locale), f"https://t.me/{username}?start=u_{u.code}") for u in managed]
-    keyboard = [[ctx.button(key, action)] for key, action in ctx.services.admin_entries]
+    """/admin: what a cadre can do, and how many members and requests there are in the units they serve.
+
+    A unit cadre sees the invite links of their own units; a bureau cadre or admin (every unit) gets a button
+    that pages through them.
+    """
+    actor = ctx.actor
+    units = None if actor.is_bureau else [u for u in actor.cadre_units if u]
+    counts = members.count_by_status(ctx.session, units)
+    managed = [u for u in ctx.config.units if actor.can_manage(u.code)]
+    invites = [] if actor.is_bureau else [_invite(ctx, u) for u in managed]
+    keyboard = [[ctx.button(key, action)] for key, action in ctx.runtime.admin_entries]
+    if actor.is_bureau:
+        keyboard.append([ctx.button("invite_links", InvitePage(0))])
     ctx.reply(
         "admin/overview",
         keyboard,
         counts=counts,
-        pending=len(pending),
-        bureau=ctx.actor.is_bureau,
-        scope=[name for name, _url in invites],
+        pending=counts.get(Status.PENDING, 0),
+        bureau=actor.is_bureau,
+        scope=[u.name(ctx.locale) for u in managed],
         invites=invites,
-        is_admin=ctx.actor.is_admin,
+        is_admin=actor.is_admin,
     )
+
+
+@handler(needs=Need.CADRE)
+def show_invites(ctx: Ctx) -> None:
+    """Button: one page of the invite links of the units this cadre serves."""
+    page = ctx.pressed(InvitePage).page
+    managed = [u for u in ctx.config.units if ctx.actor.can_manage(u.code)]
+    pages = max(1, -(-len(managed) // INVITES_PAGE))
+    page = min(page, pages - 1)
+    shown = managed[page * INVITES_PAGE : (page + 1) * INVITES_PAGE]
+    keyboard = ctx.pager(InvitePage, page=page, has_next=page + 1 < pages)
+    ctx.show("admin/invites", keyboard, invites=[_invite(ctx, u) for u in shown], page=page, pages=pages)
 
 
 @handler(needs=Need.ADMIN)
 def show_audit(ctx: Ctx) -> None:
-    """/audit: the newest admin actions."""
-    entries = audit.recent(ctx.session, AUDIT_SHOWN)
-    rows = [{"at": to_local(e.at, ctx.config.timezone), "entry": e} for e in entries]
-    ctx.reply("admin/audit", rows=rows)
+    """/audit: the admin actions, newest first, a page at a time: who did what to whom, by name."""
+    page = ctx.callback.page if isinstance(ctx.callback, AuditPage) else 0
+    rows, has_next = admin.audit_page(ctx.session, page, AUDIT_SHOWN)
+    shown = [{**vars(r), "at": to_local(r.at, ctx.config.timezone)} for r in rows]
+    ctx.show("admin/audit", ctx.pager(AuditPage, page=page, has_next=has_next), rows=shown, page=page)
 
 
-COMMANDS = (
-    Command("admin", show_admin, menu_order=100),
-    Command("promote", promote),
-    Command("demote", demote),
-    Command("audit", show_audit),
+SECTION = Section(
+    "admin",
+    commands=(
+        Command("admin", show_admin, menu_order=100),
+        Command("promote", promote),
+        Command("demote", demote),
+        Command("audit", show_audit),
+    ),
+    buttons={AuditPage: show_audit, InvitePage: show_invites},
 )

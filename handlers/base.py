@@ -1,10 +1,14 @@
-"""The one handler wrapper: session, current member, language, permissions, errors, replies.
+"""The one handler wrapper and the section protocol: session, current member, language, permissions, replies.
 
-Every handler is `async def name(ctx: Ctx) -> None`, decorated with `@handler(...)`. The wrapper
-opens one transaction per update (read or write), loads the actor, checks the required standing,
-runs the handler, commits once, and only then sends what the handler queued. A domain error rolls
-back and its message is shown in the user's language. Sending after the commit means a reply never
-claims something the database did not keep, and no network wait ever holds the database.
+Every handler is a plain `def name(ctx: Ctx) -> None` under `@handler(...)`, for every kind of update: messages
+and commands, button presses (in chats and on inline-mode messages), inline queries, chat join requests and
+member changes. The wrapper runs the handler body where the database says (models/db.py) as one atomic unit:
+it loads the actor, checks the required standing, runs the handler, commits once. Only then, on the event
+loop, does it answer (the button press, the inline query) and hand the queued replies to the background
+sender. A domain error rolls back that update only and its message is shown in the user's language.
+
+A section (handlers/<name>.py) declares one `SECTION = Section(...)`: its commands, buttons, flows, deep links,
+admin entries and any other PTB handlers. bot.py installs an explicit, ordered list of sections.
 """
 
 from __future__ import annotations
@@ -15,34 +19,36 @@ import functools
 import html
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InlineQueryResult,
     InputFile,
     Message,
     Update,
 )
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
-from telegram.ext import Application, ContextTypes
+from telegram.ext import Application, BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
+import services as notices
+from buttons import BadCallback, Button, parse
+from buttons.menu import OpenSection
 from config import Config
-from handlers.callback_data import BadCallback, Callback, Cb, pack, parse
 from handlers.sending import ReplySender
-from messages import Renderer, pick_locale
-from models import inbox, members, outbox, vouchers
-from models.clock import Clock, local_date
-from models.db import Database
+from messages import LOCALES, Renderer, pick_locale
+from models import flows, inbox, members, vouchers
+from models.clock import local_date
 from models.errors import DomainError
 from models.members import Actor
-from models.stock_cache import SoldOutCache
+from services import Services
 
 log = logging.getLogger(__name__)
 
@@ -52,49 +58,49 @@ TAGS = re.compile(r"<[^>]+>")
 # A reply waits at most this long for a flood-control pause before it is dropped and logged.
 MAX_RETRY_AFTER = 30
 SEND_ATTEMPTS = 2
+# A flow untouched this long has expired: its questions are no longer answered (the user starts again).
+FLOW_LIFETIME = timedelta(hours=48)
+# How long Telegram may cache an inline query's answer (seconds): results are personal, so briefly.
+INLINE_CACHE_SECONDS = 10
 
 PTBCallback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
-FastPath = Callable[["Services", Callback], DomainError | None]
-# Users whose language is remembered for answers given from memory.
-LOCALE_MEMORY = 100_000
+FastPath = Callable[[Services, Button], DomainError | None]
+FlowStep = Callable[["Ctx", str], None]
+DeepLink = Callable[["Ctx", str], None]
+B = TypeVar("B", bound=Button)
+Rows = list[list[InlineKeyboardButton]]
 
 
 @dataclass
-class Services:
-    """What every handler needs beside the update; one per Application (bot_data['services'])."""
+class Runtime:
+    """What the handlers share beside Services: the installed sections and the reply sender (bot_data['runtime'])."""
 
-    config: Config
-    db: Database
-    renderer: Renderer
-    clock: Clock = field(default_factory=Clock)
     commands: list[Command] = field(default_factory=list)
-    flows: dict[str, Callable[[Ctx, str], None]] = field(default_factory=dict)
+    flows: dict[str, FlowStep] = field(default_factory=dict)
+    # Which section each flow belongs to (a user has one flow per section).
+    flow_sections: dict[str, str] = field(default_factory=dict)
     # /start payload prefixes (deep links) and what opens them, e.g. "r_" -> the voucher redeem screen.
-    deep_links: dict[str, Callable[[Ctx, str], None]] = field(default_factory=dict)
-    # Buttons sections add to the /admin overview: (label key, callback action).
-    admin_entries: list[tuple[str, Cb]] = field(default_factory=list)
+    deep_links: dict[str, DeepLink] = field(default_factory=dict)
+    # Buttons sections add to the /admin overview: (label key, button).
+    admin_entries: list[tuple[str, Button]] = field(default_factory=list)
+    # What each button does (route_button dispatches on the button's class).
+    buttons: dict[type[Button], PTBCallback] = field(default_factory=dict)
     # Keyboards that depend only on the language (and a key), built once: (key, locale) -> rows.
-    keyboards: dict[tuple[str, str], list[list[InlineKeyboardButton]]] = field(default_factory=dict)
-    # What each button does, from every section's BUTTONS (route_button dispatches by prefix).
-    buttons: dict[Cb, PTBCallback] = field(default_factory=dict)
+    keyboards: dict[tuple[str, str], Rows] = field(default_factory=dict)
     # Replies are sent in the background, in order per chat (handlers/sending.py).
     replies: ReplySender = field(default_factory=lambda: ReplySender(deliver))
-    # Items seen sold out lately (models/stock_cache.py), for presses answered before any database work.
-    soldout: SoldOutCache = field(default_factory=SoldOutCache)
-    # The language each recently seen user reads (for answers given before the member row is loaded).
-    locales: dict[int, str] = field(default_factory=dict)
-
-    def remember_locale(self, telegram_id: int, locale: str) -> None:
-        """Keep a user's language for answers given from memory (bounded: forgotten wholesale when full)."""
-        if len(self.locales) >= LOCALE_MEMORY and telegram_id not in self.locales:
-            self.locales.clear()
-        self.locales[telegram_id] = locale
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE | Application) -> Services:
     """The Services object of this application."""
     app = context if isinstance(context, Application) else context.application
     return app.bot_data["services"]
+
+
+def runtime_of(context: ContextTypes.DEFAULT_TYPE | Application) -> Runtime:
+    """The handler runtime of this application."""
+    app = context if isinstance(context, Application) else context.application
+    return app.bot_data["runtime"]
 
 
 class NeedsWrite(Exception):
@@ -112,29 +118,45 @@ class Need(enum.IntEnum):
 
 @dataclass
 class Outgoing:
+    """One reply: a new message, or an edit of a chat message or of an inline-mode message."""
+
     chat_id: int
     text: str = ""
     keyboard: InlineKeyboardMarkup | None = None
     edit: Message | None = None
+    # An inline-mode message (sent by a user through @bot in any chat) has no chat: it is edited by this id.
+    inline_message_id: str | None = None
     document: tuple[bytes, str] | None = None
-    # A photo (bytes to upload, or a Telegram file_id) sent with `text` as its caption.
+    # A photo (bytes to upload, a Telegram file_id, or a voucher QR reference) sent with `text` as its caption.
     photo: bytes | str | None = None
+
+    @property
+    def edit_key(self) -> tuple[int | str, ...] | None:
+        """Which message this reply edits (None for a new message); a newer edit of it replaces this one."""
+        if self.inline_message_id is not None:
+            return ("inline", self.inline_message_id)
+        if self.edit is not None:
+            return (self.chat_id, self.edit.message_id)
+        return None
 
 
 @dataclass
 class Ctx:
-    """One update being handled: the session, who is acting, their language, and queued replies."""
+    """One update being handled: the session, who is acting, their language, and what to answer."""
 
     update: Update
     context: ContextTypes.DEFAULT_TYPE
     services: Services
+    runtime: Runtime
     session: Session
     actor: Actor
     locale: str
-    callback: Callback | None = None
+    callback: Button | None = None
     writable: bool = False
     replies: list[Outgoing] = field(default_factory=list)
     toast: str | None = None
+    # The answer to an inline query: (results, personal switch-to-private button or None).
+    inline_results: list[InlineQueryResult] | None = None
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Outbox rows this update wrote (the sender is woken after the commit instead of at its next poll).
     notices: int = 0
@@ -167,8 +189,13 @@ class Ctx:
 
     @property
     def chat_id(self) -> int:
-        """The chat the update came from."""
-        return self.update.effective_chat.id
+        """Where replies go: the chat of the update, or the user's private chat when there is no chat to answer in
+        (a button on an inline-mode message, an inline query) or the answer belongs to the user (a join request)."""
+        update = self.update
+        if update.chat_join_request is not None:
+            return update.chat_join_request.user_chat_id
+        chat = update.effective_chat
+        return chat.id if chat is not None else update.effective_user.id
 
     @property
     def member(self) -> members.Member:
@@ -181,6 +208,31 @@ class Ctx:
         """Words after the command."""
         return list(self.context.args or [])
 
+    def flow(self) -> flows.Flow | None:
+        """The flow this user touched last (typed text goes there), unless it has expired."""
+        return flows.get_flow(self.session, self.actor.telegram_id, self.now, FLOW_LIFETIME)
+
+    def section_flow(self, name: str) -> flows.Flow | None:
+        """This user's flow in the section that owns flow `name`, unless it has expired."""
+        section = self.runtime.flow_sections[name]
+        return flows.section_flow(self.session, self.actor.telegram_id, section, self.now, FLOW_LIFETIME)
+
+    def set_flow(self, name: str, step: str, data: dict[str, Any]) -> None:
+        """Start or advance flow `name` (it replaces only the flow of its own section)."""
+        section = self.runtime.flow_sections[name]
+        flows.set_flow(self.session, self.actor.telegram_id, section, name, step, data, self.now)
+
+    def clear_flow(self, name: str | None = None) -> bool:
+        """Leave flow `name`'s section flow (None: every flow of this user); True if there was one."""
+        section = self.runtime.flow_sections[name] if name is not None else None
+        return flows.clear_flow(self.session, self.actor.telegram_id, section)
+
+    def pressed(self, kind: type[B]) -> B:
+        """The pressed button as its feature's type; BadCallback (a polite answer) for anything else."""
+        if not isinstance(self.callback, kind):
+            raise BadCallback(f"expected {kind.__name__}")
+        return self.callback
+
     def t(self, template: str, locale: str | None = None, /, **kw: Any) -> str:
         """Render a message template in the user's (or the given) language."""
         return self.services.renderer.render(locale or self.locale, template, **kw)
@@ -189,79 +241,77 @@ class Ctx:
         """A button label in the user's (or the given) language."""
         return self.services.renderer.label(locale or self.locale, key, **kw)
 
-    def button(self, key: str, action: Cb, /, *args: int | str, **kw: Any) -> InlineKeyboardButton:
-        """An inline button with a label and packed callback data."""
-        return InlineKeyboardButton(self.label(key, **kw), callback_data=pack(action, *args))
+    def button(self, key: str, action: Button, /, locale: str | None = None, **kw: Any) -> InlineKeyboardButton:
+        """An inline button: a label and the button's packed callback data."""
+        return InlineKeyboardButton(self.label(key, locale, **kw), callback_data=action.pack())
 
-    def keyboard(
-        self, key: str, build: Callable[[], list[list[InlineKeyboardButton]]]
-    ) -> list[list[InlineKeyboardButton]]:
+    def keyboard(self, key: str, build: Callable[[], Rows]) -> Rows:
         """A keyboard that depends only on `key` and the language: built on first use, then reused."""
-        cache = self.services.keyboards
+        cache = self.runtime.keyboards
         rows = cache.get((key, self.locale))
         if rows is None:
             rows = cache[(key, self.locale)] = build()
         return rows
 
-    def pager(self, action: Cb, *ids: int | str, page: int, has_next: bool) -> list[list[InlineKeyboardButton]]:
+    def pager(self, page_button: Callable[[int], Button], *, page: int, has_next: bool) -> Rows:
         """The Previous/Next row of a paged list (no row at all on a single page)."""
         row = []
         if page > 0:
-            row.append(self.button("prev", action, *ids, page - 1))
+            row.append(self.button("prev", page_button(page - 1)))
         if has_next:
-            row.append(self.button("next", action, *ids, page + 1))
+            row.append(self.button("next", page_button(page + 1)))
         return [row] if row else []
 
-    def reply(self, template: str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any) -> None:
-        """Send a message to this chat after the commit."""
+    def reply(self, template: str, keyboard: Rows | None = None, /, **kw: Any) -> None:
+        """Send a message after the commit (to this chat, or the user's private chat: see chat_id)."""
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None
         self.replies.append(Outgoing(self.chat_id, self.t(template, **kw), markup))
 
-    def show(self, template: str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any) -> None:
-        """Edit the pressed message in place (button presses) or send a new one (commands)."""
+    def show(self, template: str, keyboard: Rows | None = None, /, **kw: Any) -> None:
+        """Edit the pressed message in place (button presses, inline-mode messages too) or send a new one."""
+        self.say(self.t(template, **kw), keyboard, edit=True)
+
+    def say(self, text: str, keyboard: Rows | None = None, /, *, edit: bool) -> None:
+        """Queue text already rendered from templates: a new message, or (edit=True) an edit of the pressed one."""
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None
         query = self.update.callback_query
+        if not edit:
+            self.replies.append(Outgoing(self.chat_id, text, markup))
+            return
+        if query is not None and query.inline_message_id is not None:
+            self.replies.append(Outgoing(self.chat_id, text, markup, inline_message_id=query.inline_message_id))
+            return
         message = query.message if query is not None and isinstance(query.message, Message) else None
-        self.replies.append(Outgoing(self.chat_id, self.t(template, **kw), markup, edit=message))
+        self.replies.append(Outgoing(self.chat_id, text, markup, edit=message))
 
-    def show_photo(
-        self, template: str, photo: bytes | str, keyboard: list[list[InlineKeyboardButton]] | None = None, /, **kw: Any
-    ) -> None:
+    def show_photo(self, template: str, photo: bytes | str, keyboard: Rows | None = None, /, **kw: Any) -> None:
         """A photo with a caption: edits the caption of a pressed photo message, otherwise sends a new one."""
         markup = InlineKeyboardMarkup(keyboard) if keyboard else None
         query = self.update.callback_query
         message = query.message if query is not None and isinstance(query.message, Message) else None
         self.replies.append(Outgoing(self.chat_id, self.t(template, **kw), markup, edit=message, photo=photo))
 
+    def answer_inline(self, results: list[InlineQueryResult]) -> None:
+        """The answer to this inline query (sent after the commit; answerInlineQuery is not rate limited)."""
+        self.inline_results = results
+
     def notify(
         self,
         chat_id: int,
         text: str,
-        keyboard: list[list[InlineKeyboardButton]] | None = None,
+        keyboard: Rows | None = None,
         /,
         *,
         kind: str = "notice",
         photo: str | None = None,
         dedupe_key: str | None = None,
     ) -> None:
-        """A message that must not be lost (a notice to someone, a voucher): a durable outbox row.
-
-        The row is written in this update's transaction, so it exists exactly when the change it reports
-        does, and the outbox sender delivers it (personal lane first) even after a crash. The text is
-        already rendered in the recipient's language. In a read pass this re-runs the update as a write.
-        """
+        """A message that must not be lost (a notice to someone, a voucher): services.notify in this update's
+        transaction. The text is already rendered in the recipient's language. A read pass re-runs as a write."""
         self.require_write()
         markup = InlineKeyboardMarkup(keyboard).to_dict() if keyboard else None
-        outbox.enqueue(
-            self.session,
-            chat_id,
-            text,
-            kind=kind,
-            keyboard=markup,
-            photo=photo,
-            dedupe_key=dedupe_key,
-            not_before=self.now,
-            priority=outbox.PRIORITY_PERSONAL,
+        notices.notify(
+            self.session, chat_id, text, now=self.now, kind=kind, keyboard=markup, photo=photo, dedupe_key=dedupe_key
         )
         self.notices += 1
 
@@ -281,6 +331,8 @@ async def deliver(app: Application, item: Outgoing) -> Message | bool | None:
                 return await app.bot.send_document(
                     item.chat_id, InputFile(content, filename=filename), caption=item.text or None
                 )
+            if item.inline_message_id is not None:
+                return await _edit_inline(app, item)
             if item.edit is not None:
                 try:
                     return await item.edit.edit_text(item.text, reply_markup=item.keyboard)
@@ -310,6 +362,18 @@ async def deliver(app: Application, item: Outgoing) -> Message | bool | None:
             log.warning("Telegram refused a reply: %s", exc)
             return None
     return None
+
+
+async def _edit_inline(app: Application, item: Outgoing) -> bool | None:
+    """Edit an inline-mode message; one that cannot be edited any more is left as it is (it has no chat)."""
+    try:
+        return await app.bot.edit_message_text(
+            item.text, inline_message_id=item.inline_message_id, reply_markup=item.keyboard
+        )
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            log.info("inline message edit failed (%s)", exc)
+        return None
 
 
 async def _deliver_photo(app: Application, item: Outgoing) -> Message | bool:
@@ -342,6 +406,13 @@ def _requires_private(update: Update) -> bool:
     return chat is not None and chat.type != ChatType.PRIVATE
 
 
+def _user_locale(services: Services, update: Update) -> str:
+    """The language to answer in before the member row is loaded: remembered, or Telegram's."""
+    user = update.effective_user
+    remembered = services.locales.get(user.id) if user is not None else None
+    return remembered or pick_locale(user.language_code if user is not None else None)
+
+
 def handler(
     *, write: bool = False, needs: Need = Need.VERIFIED, private: bool = True, fast: FastPath | None = None
 ) -> Callable[[Callable[[Ctx], None]], PTBCallback]:
@@ -351,26 +422,26 @@ def handler(
     writer thread (write=True, group commit) or a reader thread (write=False, a read-only snapshot). It
     may call model functions with ctx.session and queue replies; they are sent on the event loop after the
     COMMIT. A read pass may call ctx.require_write() to be re-run as a write (its queued replies are dropped).
-    `fast(services, callback)` may answer a button press from memory with a DomainError, before any database
+    `fast(services, button)` may answer a button press from memory with a DomainError, before any database
     work (the sold-out short-circuit); it must only refuse what the database would refuse too.
+    private=True: in a group the user is pointed to the private chat instead.
     """
 
     def decorate(fn: Callable[[Ctx], None]) -> PTBCallback:
         @functools.wraps(fn)
         async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             user = update.effective_user
-            if user is None or update.effective_chat is None:
+            if user is None:
                 return
-            services = services_of(context)
+            services, runtime = services_of(context), runtime_of(context)
             query = update.callback_query
             callback = None
             if query is not None:
                 try:
                     callback = parse(query.data)
                 except BadCallback:
-                    await answer_query(
-                        query, services.renderer.label(pick_locale(user.language_code), "button_expired")
-                    )
+                    expired = services.renderer.render(_user_locale(services, update), "errors/button_expired")
+                    await answer_query(query, expired)
                     return
             if private and _requires_private(update):
                 await _point_to_private(update, context, services)
@@ -379,8 +450,7 @@ def handler(
                 # Answered from this process's memory, before any database work (e.g. a sold-out item).
                 early = fast(services, callback)
                 if early is not None:
-                    locale = services.locales.get(user.id) or pick_locale(user.language_code)
-                    await _show_error(context.application, update, locale, early)
+                    await _show_error(context.application, update, _user_locale(services, update), early)
                     return
             made: list[Ctx] = []
 
@@ -389,7 +459,7 @@ def handler(
                 actor = members.load_actor(session, user.id, services.config.admin_ids)
                 locale = pick_locale(actor.member.language if actor.member else user.language_code)
                 services.remember_locale(user.id, locale)
-                ctx = Ctx(update, context, services, session, actor, locale, callback, writable=writable)
+                ctx = Ctx(update, context, services, runtime, session, actor, locale, callback, writable=writable)
                 made.append(ctx)
                 _check_standing(actor, needs)
                 fn(ctx)
@@ -419,15 +489,7 @@ def handler(
                 if made:
                     await _show_error(context.application, update, made[-1].locale, error)
                 return
-            for done in ctx.committed:
-                done()
-            # Answer the press first (answerCallbackQuery is not rate limited), then free this update's slot:
-            # replies go out in the background, where the rate limiter may hold them.
-            if query is not None:
-                await answer_query(query, ctx.toast)
-            services.replies.submit(context.application, ctx.chat_id, ctx.replies, ctx.after_commit)
-            if ctx.notices:
-                wake_outbox(context.application)
+            await _finish(context.application, update, ctx)
 
         wrapped.needs = needs  # type: ignore[attr-defined]
         return wrapped
@@ -435,24 +497,54 @@ def handler(
     return decorate
 
 
+async def _finish(app: Application, update: Update, ctx: Ctx) -> None:
+    """After the commit: run the committed hooks, answer what must be answered, hand the replies to the sender."""
+    for done in ctx.committed:
+        done()
+    # Answer first (answerCallbackQuery and answerInlineQuery are not rate limited), then free this update's
+    # slot: replies go out in the background, where the rate limiter may hold them.
+    if update.callback_query is not None:
+        await answer_query(update.callback_query, ctx.toast)
+    if update.inline_query is not None and ctx.inline_results is not None:
+        try:
+            await update.inline_query.answer(ctx.inline_results, cache_time=INLINE_CACHE_SECONDS, is_personal=True)
+        except (BadRequest, TimedOut, NetworkError) as exc:
+            log.info("could not answer an inline query: %s", exc)
+    ctx.runtime.replies.submit(app, ctx.chat_id, ctx.replies, ctx.after_commit)
+    if ctx.notices:
+        wake_outbox(app)
+
+
 def _check_standing(actor: Actor, needs: Need) -> None:
     if needs >= Need.ADMIN and not actor.is_admin:
         raise DomainError("not_allowed")
     if needs >= Need.CADRE and not actor.is_cadre:
         raise DomainError("not_allowed")
-    if needs >= Need.VERIFIED and not actor.verified and not actor.is_admin:
+    # Staff commands are for staff, members or not; member sections need a verified member, admins too.
+    if needs == Need.VERIFIED and not actor.verified:
         if actor.member is not None:
             raise DomainError("still_pending")
-        raise DomainError("not_registered")
+        # A configured admin who never registered: admin commands work, member sections need a membership.
+        raise DomainError("admin_not_member" if actor.is_admin else "not_registered")
 
 
 async def answer_query(query: CallbackQuery, text: str | None, alert: bool = False) -> None:
-    """Answer a button press (a toast, or an alert the user must dismiss); an expired query is logged."""
-    try:
-        await query.answer(text, show_alert=alert)
-    except (BadRequest, TimedOut, NetworkError) as exc:
-        # A query older than ~15 minutes cannot be answered any more; the user saw the spinner stop.
-        log.info("could not answer a callback query: %s", exc)
+    """Answer a button press (a toast, or an alert the user must dismiss); a network hiccup is tried once more,
+    an expired query is logged."""
+    for attempt in range(SEND_ATTEMPTS):
+        try:
+            await query.answer(text, show_alert=alert)
+            return
+        except BadRequest as exc:
+            # A query older than ~15 minutes cannot be answered any more; the user saw the spinner stop.
+            log.info("could not answer a callback query: %s", exc)
+            return
+        except (TimedOut, NetworkError) as exc:
+            if attempt + 1 == SEND_ATTEMPTS:
+                log.warning("could not answer a callback query after %s", type(exc).__name__)
+
+
+REGISTER_HINTS = ("not_registered", "admin_not_member")
 
 
 async def _show_error(app: Application, update: Update, locale: str, error: DomainError) -> None:
@@ -465,44 +557,43 @@ async def _show_error(app: Application, update: Update, locale: str, error: Doma
     query = update.callback_query
     if query is not None:
         plain = html.unescape(TAGS.sub("", text))
-        if error.key != "not_registered" and len(plain) <= ALERT_MAX:
+        if error.key not in REGISTER_HINTS and len(plain) <= ALERT_MAX:
             await answer_query(query, plain, alert=True)
             return
         await answer_query(query, None)
+    if update.inline_query is not None:
+        return
     keyboard = None
-    if error.key == "not_registered":
+    if error.key in REGISTER_HINTS:
         label = services.renderer.label(locale, "register")
-        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=pack(Cb.OPEN_SECTION, "start"))]])
-    chat_id = update.effective_chat.id
-    services.replies.submit(app, chat_id, [Outgoing(chat_id, text, keyboard)])
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=OpenSection("start").pack())]])
+    chat = update.effective_chat
+    chat_id = chat.id if chat is not None and update.chat_join_request is None else update.effective_user.id
+    runtime_of(app).replies.submit(app, chat_id, [Outgoing(chat_id, text, keyboard)])
 
 
 async def _point_to_private(update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services) -> None:
-    user = update.effective_user
-    locale = pick_locale(user.language_code if user else None)
+    locale = _user_locale(services, update)
     url = f"https://t.me/{context.bot.username}?start=go"
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(services.renderer.label(locale, "open_private"), url=url)]])
     text = services.renderer.render(locale, "common/use_private", org=services.config.org_name(locale))
     if update.callback_query is not None:
         await answer_query(update.callback_query, None)
     chat_id = update.effective_chat.id
-    services.replies.submit(context.application, chat_id, [Outgoing(chat_id, text, keyboard)])
+    runtime_of(context).replies.submit(context.application, chat_id, [Outgoing(chat_id, text, keyboard)])
 
 
 async def route_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The one CallbackQueryHandler: the button's prefix picks its handler from one table (no regex tried in turn)."""
-    services = services_of(context)
+    """The one CallbackQueryHandler: the button's type picks its handler from one table (no regex tried in turn)."""
     query = update.callback_query
     try:
-        callback = services.buttons.get(parse(query.data).action)
+        callback = runtime_of(context).buttons.get(type(parse(query.data)))
     except BadCallback:
         callback = None
     if callback is None:
         # An old keyboard or a forged press: a polite answer.
-        user = update.effective_user
-        locale = services.locales.get(user.id) if user else None
-        locale = locale or pick_locale(user.language_code if user else None)
-        await answer_query(query, services.renderer.label(locale, "button_expired"))
+        text = services_of(context).renderer.render(_user_locale(services_of(context), update), "errors/button_expired")
+        await answer_query(query, text)
         return
     await callback(update, context)
 
@@ -522,3 +613,70 @@ class Command:
     def needs(self) -> Need:
         """Who may use it (from the wrapped handler)."""
         return getattr(self.callback, "needs", Need.ANYONE)
+
+
+@dataclass(frozen=True)
+class Section:
+    """Everything one section adds to the bot; bot.py installs an explicit, ordered list of them."""
+
+    name: str
+    commands: tuple[Command, ...] = ()
+    buttons: Mapping[type[Button], PTBCallback] = field(default_factory=dict)
+    # Text typed while the user is in one of this section's flows: flow name -> step handler.
+    flows: Mapping[str, FlowStep] = field(default_factory=dict)
+    # /start payload prefixes and what they open.
+    deep_links: Mapping[str, DeepLink] = field(default_factory=dict)
+    admin_entries: tuple[tuple[str, Button], ...] = ()
+    # Other PTB handlers (photos, join requests, inline queries, member changes), in order.
+    handlers: tuple[BaseHandler, ...] = ()
+
+
+class SectionError(ValueError):
+    """A section declares something twice or names a label that does not exist: the bot refuses to start."""
+
+
+def install(
+    app: Application, sections: Iterable[Section], renderer: Renderer, *, fallbacks: Iterable[BaseHandler] = ()
+) -> Runtime:
+    """Register the sections in the given order, then the fallbacks; a duplicate or a missing label fails here."""
+    runtime = Runtime()
+    names: set[str] = set()
+    for section in sections:
+        if section.name in names:
+            raise SectionError(f"section {section.name!r} is installed twice")
+        names.add(section.name)
+        for command in section.commands:
+            if any(c.name == command.name for c in runtime.commands):
+                raise SectionError(f"/{command.name} is declared twice ({section.name})")
+            keys = [f"cmd.{command.name}"] + ([f"menu.{command.name}"] if command.menu_order is not None else [])
+            _require_labels(renderer, keys, section.name)
+            runtime.commands.append(command)
+        for table, values, what in (
+            (runtime.buttons, section.buttons, "button"),
+            (runtime.flows, section.flows, "flow"),
+            (runtime.flow_sections, dict.fromkeys(section.flows, section.name), "flow"),
+            (runtime.deep_links, section.deep_links, "deep link"),
+        ):
+            for key, value in values.items():
+                if key in table:
+                    raise SectionError(f"{what} {getattr(key, '__name__', key)!r} is declared twice ({section.name})")
+                table[key] = value
+        _require_labels(renderer, [key for key, _button in section.admin_entries], section.name)
+        runtime.admin_entries.extend(section.admin_entries)
+    # Commands in their sections' order (/start first), never for an edited message: an edit must not run again.
+    for command in runtime.commands:
+        app.add_handler(CommandHandler(command.name, command.callback, filters=filters.UpdateType.MESSAGE))
+    app.add_handler(CallbackQueryHandler(route_button))
+    for section in sections:
+        for other in section.handlers:
+            app.add_handler(other)
+    for fallback in fallbacks:
+        app.add_handler(fallback)
+    return runtime
+
+
+def _require_labels(renderer: Renderer, keys: Iterable[str], section: str) -> None:
+    for locale in LOCALES:
+        missing = [key for key in keys if key not in renderer.label_keys(locale)]
+        if missing:
+            raise SectionError(f"section {section!r}: no {locale} label for {', '.join(missing)}")

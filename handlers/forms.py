@@ -13,16 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import InlineKeyboardButton
-from telegram.ext import Application, MessageHandler, filters
+from telegram.ext import MessageHandler, filters
 
-from handlers.base import Ctx, Need, handler
-from handlers.callback_data import Cb, pack
-from models import flows
+from buttons.forms import FormBack, FormChoice, FormDone, FormSkip
+from buttons.menu import CancelFlow
+from handlers.base import Ctx, Need, Section, handler
 from models.errors import BadInput, NotFound
 
 Parser = Callable[[Ctx, str, dict[str, Any]], Any]
 Choices = Callable[[Ctx, dict[str, Any]], list[tuple[str, str]]]
 CHOICES_PER_ROW = 2
+# The answers of a form in progress keep the names of the questions answered so far under this key.
+PATH = "_path"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Field:
     optional: bool = False
     accepts_photo: bool = False
     when: Callable[[dict[str, Any]], bool] = field(default=lambda _data: True)
+    # Several of the choices may be ticked (the answer is a list), confirmed with a Done button.
+    multiple: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,14 @@ class Form:
         names = [f.name for f in self.fields]
         start = names.index(after) + 1 if after is not None else 0
         return next((f for f in self.fields[start:] if f.when(data)), None)
+
+    def remaining(self, data: dict[str, Any], after: str) -> int:
+        """How many more questions apply after this one, given the answers so far (for "question 3 of 9")."""
+        count, current = 0, self.next_field(data, after)
+        while current is not None:
+            count += 1
+            current = self.next_field(data, current.name)
+        return count
 
     def field(self, name: str) -> Field:
         """The field with this name; NotFound for a stale step."""
@@ -71,26 +83,47 @@ def register_form(form: Form) -> Form:
 def _keyboard(ctx: Ctx, form: Form, current: Field, data: dict[str, Any]) -> list[list[InlineKeyboardButton]]:
     rows: list[list[InlineKeyboardButton]] = []
     if current.choices is not None:
+        ticked = set(data.get(current.name) or ()) if current.multiple else set()
         buttons = [
-            InlineKeyboardButton(label, callback_data=pack(Cb.FORM_CHOICE, form.name, current.name, value))
+            InlineKeyboardButton(
+                ctx.label("form_ticked", label=label) if value in ticked else label,
+                callback_data=FormChoice(form.name, current.name, value).pack(),
+            )
             for label, value in current.choices(ctx, data)
         ]
         rows = [buttons[i : i + CHOICES_PER_ROW] for i in range(0, len(buttons), CHOICES_PER_ROW)]
-    last = [ctx.button("cancel", Cb.CANCEL_FLOW)]
+        if current.multiple and ticked:
+            rows.append([ctx.button("form_done", FormDone(form.name, current.name))])
+    last = [ctx.button("cancel", CancelFlow())]
     if current.optional:
-        last.insert(0, ctx.button("skip", Cb.FORM_SKIP, form.name, current.name))
+        last.insert(0, ctx.button("skip", FormSkip(form.name, current.name)))
+    if data.get(PATH):
+        last.insert(0, ctx.button("back", FormBack(form.name, current.name)))
     return [*rows, last]
 
 
 def ask(ctx: Ctx, form: Form, data: dict[str, Any], after: str | None = None) -> None:
     """Store the answers so far and ask the next question, or finish the form."""
     current = form.next_field(data, after)
+    if after is not None:
+        # The questions answered so far, in order: what the Back button walks back through.
+        data = {**data, PATH: [*data.get(PATH, []), after]}
     if current is None:
-        flows.clear_flow(ctx.session, ctx.actor.telegram_id)
-        form.finish(ctx, data)
+        ctx.clear_flow(form.name)
+        form.finish(ctx, {k: v for k, v in data.items() if k != PATH})
         return
-    flows.set_flow(ctx.session, ctx.actor.telegram_id, form.name, current.name, data)
-    ctx.reply(f"{form.name}/ask_{current.name}", _keyboard(ctx, form, current, data), data=data)
+    ctx.set_flow(form.name, current.name, data)
+    _ask(ctx, form, current, data, edit=False)
+
+
+def _ask(ctx: Ctx, form: Form, current: Field, data: dict[str, Any], *, edit: bool) -> None:
+    """The question with "step 3 of 12" above it (counting the questions that apply to the answers so far)."""
+    position = len(data.get(PATH, [])) + 1
+    total = position + form.remaining(data, current.name)
+    text = "\n".join(
+        (ctx.t("forms/progress", step=position, steps=total), ctx.t(f"{form.name}/ask_{current.name}", data=data))
+    )
+    ctx.say(text, _keyboard(ctx, form, current, data), edit=edit)
 
 
 def start_form(ctx: Ctx, name: str, data: dict[str, Any] | None = None) -> None:
@@ -100,7 +133,7 @@ def start_form(ctx: Ctx, name: str, data: dict[str, Any] | None = None) -> None:
 
 def answer_text(ctx: Ctx, text: str) -> None:
     """A typed answer to the current question (the flow dispatcher calls this)."""
-    state = flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    state = ctx.flow()
     form = FORMS[state.name]
     current = form.field(state.step)
     if current.parse is None:
@@ -111,7 +144,7 @@ def answer_text(ctx: Ctx, text: str) -> None:
 
 def answer_photo(ctx: Ctx, file_id: str) -> None:
     """A photo sent as the answer to a question that accepts one."""
-    state = flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    state = ctx.flow()
     form = FORMS[state.name]
     current = form.field(state.step)
     if not current.accepts_photo:
@@ -121,9 +154,12 @@ def answer_photo(ctx: Ctx, file_id: str) -> None:
 
 def _current(ctx: Ctx) -> tuple[Form, Field, dict[str, Any]]:
     """The form and question a button belongs to; stale buttons (another step) are refused."""
-    form_name, field_name = ctx.callback.str_arg(0), ctx.callback.str_arg(1)
-    state = flows.get_flow(ctx.session, ctx.actor.telegram_id)
-    if state is None or state.name != form_name or state.step != field_name or form_name not in FORMS:
+    pressed = ctx.callback
+    if not isinstance(pressed, FormChoice | FormSkip | FormBack | FormDone) or pressed.form not in FORMS:
+        raise _stale()
+    form_name, field_name = pressed.form, pressed.field
+    state = ctx.section_flow(form_name)
+    if state is None or state.name != form_name or state.step != field_name:
         raise _stale()
     form = FORMS[form_name]
     return form, form.field(field_name), state.data
@@ -138,11 +174,42 @@ def _stale() -> BadInput:
 def choose_answer(ctx: Ctx) -> None:
     """Button: pick one of the offered answers."""
     form, current, data = _current(ctx)
-    value = ctx.callback.str_arg(2)
+    value = ctx.pressed(FormChoice).value
     allowed = {v for _label, v in (current.choices(ctx, data) if current.choices else [])}
     if value not in allowed:
         raise _stale()
+    if current.multiple:
+        # Tick or untick, and show the same question again with the new marks.
+        ticked = list(data.get(current.name) or ())
+        ticked = [v for v in ticked if v != value] if value in ticked else [*ticked, value]
+        data = {**data, current.name: ticked}
+        ctx.set_flow(form.name, current.name, data)
+        _ask(ctx, form, current, data, edit=True)
+        return
     ask(ctx, form, {**data, current.name: value}, after=current.name)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+def confirm_choices(ctx: Ctx) -> None:
+    """Button: the ticked answers of a question that takes several are complete."""
+    form, current, data = _current(ctx)
+    if not current.multiple or not data.get(current.name):
+        raise _stale()
+    ask(ctx, form, data, after=current.name)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+def go_back(ctx: Ctx) -> None:
+    """Button: ask the previous question again (its earlier answer is forgotten)."""
+    form, _current_field, data = _current(ctx)
+    path = list(data.get(PATH, []))
+    if not path:
+        raise _stale()
+    previous = path.pop()
+    data = {k: v for k, v in data.items() if k not in (previous, PATH)} | {PATH: path}
+    field = form.field(previous)
+    ctx.set_flow(form.name, field.name, data)
+    _ask(ctx, form, field, data, edit=True)
 
 
 @handler(write=True, needs=Need.VERIFIED)
@@ -157,19 +224,20 @@ def skip_answer(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.ANYONE)
 def photo_answer(ctx: Ctx) -> None:
     """A photo: the answer to a form question that accepts one, otherwise a hint."""
-    state = flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    state = ctx.flow()
     if state is None or state.name not in FORMS:
         ctx.reply("menu/hint", registered=ctx.actor.verified)
         return
     answer_photo(ctx, ctx.update.effective_message.photo[-1].file_id)
 
 
-BUTTONS = {
-    Cb.FORM_CHOICE: choose_answer,
-    Cb.FORM_SKIP: skip_answer,
-}
-
-
-def register(app: Application) -> None:
-    """Buttons of every form, and photos sent as answers."""
-    app.add_handler(MessageHandler(filters.PHOTO & filters.ChatType.PRIVATE, photo_answer))
+SECTION = Section(
+    "forms",
+    buttons={
+        FormChoice: choose_answer,
+        FormSkip: skip_answer,
+        FormBack: go_back,
+        FormDone: confirm_choices,
+    },
+    handlers=(MessageHandler(filters.UpdateType.MESSAGE & filters.PHOTO & filters.ChatType.PRIVATE, photo_answer),),
+)

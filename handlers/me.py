@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import json
 
-from handlers.base import Command, Ctx, Need, handler
-from handlers.callback_data import Cb
+from buttons.me import ConfirmDelete, DeleteAccount, ExportData, MeHome, SetLanguage, ToggleRanking
+from buttons.menu import Home
+from handlers.base import Command, Ctx, Need, Section, handler
+from handlers.menu import publish_chat_commands
 from messages import LOCALES
-from models import flows, members, points
+from models import me, members, points
 from models.errors import BadInput
-from models.me import export_member
 
 
 def _me_keyboard(ctx: Ctx) -> list:
     other = "en" if ctx.locale == "zh" else "zh"
     return [
-        [ctx.button(f"language_{other}", Cb.SET_LANGUAGE, other)],
-        [ctx.button("ranking_show" if ctx.member.ranking_opt_out else "ranking_hide", Cb.TOGGLE_RANKING)],
-        [ctx.button("export_data", Cb.EXPORT_DATA), ctx.button("delete_account", Cb.DELETE_ACCOUNT)],
-        [ctx.button("home", Cb.HOME)],
+        [ctx.button(f"language_{other}", SetLanguage(other))],
+        [ctx.button("ranking_show" if ctx.member.ranking_opt_out else "ranking_hide", ToggleRanking())],
+        [ctx.button("export_data", ExportData()), ctx.button("delete_account", DeleteAccount())],
+        [ctx.button("home", Home())],
     ]
 
 
@@ -48,16 +49,20 @@ def show_me(ctx: Ctx) -> None:
 def set_language(ctx: Ctx) -> None:
     """Button or /lang [zh|en]: switch the language the bot speaks to me."""
     if ctx.callback is not None:
-        language = ctx.callback.str_arg()
+        language = ctx.pressed(SetLanguage).language
     elif ctx.args:
         language = ctx.args[0].lower()
     else:
         language = "en" if ctx.locale == "zh" else "zh"
     if language not in LOCALES:
         raise BadInput("language_unknown")
+    # One conditional UPDATE; it also refreshes ctx.member in this session (no ORM write of the row at COMMIT).
     members.set_language(ctx.session, ctx.member.id, language)
-    ctx.member.language = language
     ctx.locale = language
+    if ctx.actor.is_cadre or ctx.actor.is_admin:
+        # Staff have a command list of their own in this chat: it follows the new language too.
+        app, telegram_id = ctx.context.application, ctx.actor.telegram_id
+        ctx.after_commit.append(lambda: publish_chat_commands(app, telegram_id))
     if ctx.callback is not None:
         _render_profile(ctx)
     else:
@@ -67,14 +72,14 @@ def set_language(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.VERIFIED)
 def toggle_ranking(ctx: Ctx) -> None:
     """Button: appear in, or leave, the monthly ranking."""
-    ctx.member.ranking_opt_out = members.toggle_ranking_opt_out(ctx.session, ctx.member.id)
+    members.toggle_ranking_opt_out(ctx.session, ctx.member.id)
     _render_profile(ctx)
 
 
 @handler(needs=Need.VERIFIED)
 def export_data(ctx: Ctx) -> None:
     """Button: a JSON document with everything stored about me."""
-    data = export_member(ctx.session, ctx.member.id)
+    data = me.export_member(ctx.session, ctx.member.id)
     content = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode()
     ctx.send_document(content, "gongshe-my-data.json", "me/export_caption")
     ctx.toast = ctx.label("export_ready")
@@ -85,29 +90,31 @@ def ask_delete(ctx: Ctx) -> None:
     """Button: explain what deleting my account does, and ask to confirm."""
     ctx.show(
         "me/confirm_delete",
-        [[ctx.button("confirm_delete", Cb.CONFIRM_DELETE)], [ctx.button("keep_account", Cb.ME_HOME)]],
+        [[ctx.button("confirm_delete", ConfirmDelete())], [ctx.button("keep_account", MeHome())]],
     )
 
 
 @handler(write=True, needs=Need.VERIFIED)
 def delete_account(ctx: Ctx) -> None:
-    """Button: erase my personal data; my ledger stays, anonymised, so totals stay right."""
-    members.erase_member(ctx.session, ctx.member.id)
-    flows.clear_flow(ctx.session, ctx.actor.telegram_id)
+    """Button: release my welfare claims (refunded), erase my personal data; the ledger stays, anonymised."""
+    restocked = me.delete_account(ctx.session, ctx.member.id, ctx.now, ctx.config.timezone)
+    for item_id in restocked:
+        ctx.committed.append(lambda item_id=item_id: ctx.services.soldout.forget(item_id))
     ctx.show("me/deleted")
 
 
-COMMANDS = (
-    Command("me", show_me, menu_order=90),
-    Command("lang", set_language),
+SECTION = Section(
+    "me",
+    commands=(
+        Command("me", show_me, menu_order=90),
+        Command("lang", set_language),
+    ),
+    buttons={
+        MeHome: show_me,
+        SetLanguage: set_language,
+        ToggleRanking: toggle_ranking,
+        ExportData: export_data,
+        DeleteAccount: ask_delete,
+        ConfirmDelete: delete_account,
+    },
 )
-
-
-BUTTONS = {
-    Cb.ME_HOME: show_me,
-    Cb.SET_LANGUAGE: set_language,
-    Cb.TOGGLE_RANKING: toggle_ranking,
-    Cb.EXPORT_DATA: export_data,
-    Cb.DELETE_ACCOUNT: ask_delete,
-    Cb.CONFIRM_DELETE: delete_account,
-}

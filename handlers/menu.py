@@ -1,6 +1,6 @@
 """Home menu (首页), /help, /cancel, and what happens to stray text and unknown commands.
 
-The menu is built from the commands every handler module declares (COMMANDS with a menu_order),
+The menu is built from the commands every installed section declares (those with a menu_order),
 so a new section appears here by declaring itself, without editing a list in this file.
 """
 
@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import logging
 
-from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, InlineKeyboardButton, Update
-from telegram.error import BadRequest, Forbidden
-from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    InlineKeyboardButton,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from handlers.base import Command, Ctx, Need, Services, answer_query, handler, services_of
-from handlers.callback_data import BadCallback, Cb, parse
+from buttons import parse
+from buttons.menu import CancelFlow, Home, OpenSection
+from handlers.base import Command, Ctx, Need, Section, answer_query, handler, runtime_of, services_of
 from messages import LOCALES, pick_locale
-from models import flows, members
+from models import members
 from models.members import Actor, load_actor
 
 log = logging.getLogger(__name__)
@@ -35,7 +43,7 @@ def standing(actor: Actor) -> Need:
 def available(ctx: Ctx) -> list[Command]:
     """Commands this user may use, in menu order then by name."""
     level = standing(ctx.actor)
-    return [c for c in ctx.services.commands if c.needs <= level]
+    return [c for c in ctx.runtime.commands if c.needs <= level]
 
 
 def home_keyboard(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
@@ -43,7 +51,7 @@ def home_keyboard(ctx: Ctx) -> list[list[InlineKeyboardButton]]:
 
     def build() -> list[list[InlineKeyboardButton]]:
         entries = sorted((c for c in available(ctx) if c.menu_order is not None), key=lambda c: c.menu_order)
-        buttons = [ctx.button(f"menu.{c.name}", Cb.OPEN_SECTION, c.name) for c in entries]
+        buttons = [ctx.button(f"menu.{c.name}", OpenSection(c.name)) for c in entries]
         return [buttons[i : i + MENU_BUTTONS_PER_ROW] for i in range(0, len(buttons), MENU_BUTTONS_PER_ROW)]
 
     return ctx.keyboard(f"home:{standing(ctx.actor).name}", build)
@@ -65,7 +73,8 @@ def show_help(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.ANYONE)
 def cancel_flow(ctx: Ctx) -> None:
     """/cancel or a Cancel button: leave whatever multi-step flow the user is in."""
-    had_flow = flows.clear_flow(ctx.session, ctx.actor.telegram_id)
+    active = ctx.flow()
+    had_flow = active is not None and ctx.clear_flow(active.name)
     keyboard = home_keyboard(ctx) if ctx.actor.verified else None
     ctx.show("menu/cancelled", keyboard, had_flow=had_flow)
 
@@ -73,8 +82,8 @@ def cancel_flow(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.ANYONE)
 def on_text(ctx: Ctx) -> None:
     """Plain text: the next step of the user's flow, or a hint towards the menu."""
-    flow = flows.get_flow(ctx.session, ctx.actor.telegram_id)
-    step = ctx.services.flows.get(flow.name) if flow else None
+    flow = ctx.flow()
+    step = ctx.runtime.flows.get(flow.name) if flow else None
     if step is None:
         ctx.reply("menu/hint", registered=ctx.actor.verified)
         return
@@ -89,54 +98,22 @@ def unknown_command(ctx: Ctx) -> None:
 
 async def open_section(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Menu button: run the section's own command handler (which checks permissions itself)."""
-    services = services_of(context)
-    query = update.callback_query
-    try:
-        name = parse(query.data).str_arg()
-    except BadCallback:
-        name = ""
-    command = next((c for c in services.commands if c.name == name), None)
+    pressed = parse(update.callback_query.data)
+    name = pressed.command if isinstance(pressed, OpenSection) else ""
+    command = next((c for c in runtime_of(context).commands if c.name == name), None)
     if command is None:
         user = update.effective_user
         locale = pick_locale(user.language_code if user else None)
-        await answer_query(query, services.renderer.label(locale, "button_expired"))
+        await answer_query(update.callback_query, services_of(context).renderer.render(locale, "errors/button_expired"))
         return
     await command.callback(update, context)
 
 
-COMMANDS = (
-    Command("menu", show_menu),
-    Command("help", show_help),
-    Command("cancel", cancel_flow),
-)
-
-
-BUTTONS = {
-    Cb.OPEN_SECTION: open_section,
-    Cb.HOME: show_menu,
-    Cb.CANCEL_FLOW: cancel_flow,
-}
-
-
-def register_fallbacks(app: Application) -> None:
-    """Handlers that must come after every section's: stray text and unknown commands."""
-    private = filters.ChatType.PRIVATE
-    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & private, on_text))
-    app.add_handler(MessageHandler(filters.COMMAND & private, unknown_command))
-
-
-def command_handler(command: Command) -> CommandHandler:
-    """The PTB CommandHandler for a declared command."""
-    return CommandHandler(command.name, command.callback)
-
-
-def command_list(services: Services, locale: str, level: Need) -> list[BotCommand]:
+def command_list(app: Application, locale: str, level: Need) -> list[BotCommand]:
     """The command list shown in Telegram's menu for one language and standing."""
-    return [
-        BotCommand(c.name, services.renderer.label(locale, f"cmd.{c.name}"))
-        for c in services.commands
-        if c.needs <= level
-    ]
+    renderer = services_of(app).renderer
+    commands = [c for c in runtime_of(app).commands if c.needs <= level]
+    return [BotCommand(c.name, renderer.label(locale, f"cmd.{c.name}")) for c in commands]
 
 
 async def publish_chat_commands(app: Application, telegram_id: int) -> None:
@@ -146,7 +123,7 @@ async def publish_chat_commands(app: Application, telegram_id: int) -> None:
     language = actor.member.language if actor.member else services.config.default_language
     try:
         await app.bot.set_my_commands(
-            command_list(services, pick_locale(language), standing(actor)), scope=BotCommandScopeChat(telegram_id)
+            command_list(app, pick_locale(language), standing(actor)), scope=BotCommandScopeChat(telegram_id)
         )
     except (BadRequest, Forbidden) as exc:
         # Someone who never opened the bot has no chat with it yet.
@@ -154,13 +131,42 @@ async def publish_chat_commands(app: Application, telegram_id: int) -> None:
 
 
 async def publish_commands(app: Application) -> None:
-    """setMyCommands at start-up: member commands per language; fuller lists in staff chats."""
+    """At start-up: member commands for private chats per language (groups get none: there they only redirect),
+    fuller lists in staff chats, and the description an empty chat shows before /start."""
     services = services_of(app)
-    default = command_list(services, services.config.default_language, Need.VERIFIED)
-    await app.bot.set_my_commands(default, scope=BotCommandScopeDefault())
+    await app.bot.delete_my_commands(scope=BotCommandScopeDefault())
+    default = command_list(app, services.config.default_language, Need.VERIFIED)
+    await app.bot.set_my_commands(default, scope=BotCommandScopeAllPrivateChats())
     for locale in LOCALES:
-        commands = command_list(services, locale, Need.VERIFIED)
-        await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=locale)
+        commands = command_list(app, locale, Need.VERIFIED)
+        await app.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(), language_code=locale)
+        org = services.config.org_name(locale)
+        try:
+            await app.bot.set_my_description(services.renderer.render(locale, "menu/description", org=org), locale)
+            short = services.renderer.render(locale, "menu/short_description", org=org)
+            await app.bot.set_my_short_description(short, locale)
+        except TelegramError as exc:  # a self-hosted Bot API may not know these; commands matter more
+            log.warning("could not set the bot's description (%s): %s", locale, exc)
     staff = set(await services.db.read(members.staff_telegram_ids))
     for telegram_id in sorted(staff | services.config.admin_ids):
         await publish_chat_commands(app, telegram_id)
+
+
+SECTION = Section(
+    "menu",
+    commands=(
+        Command("menu", show_menu),
+        Command("help", show_help),
+        Command("cancel", cancel_flow),
+    ),
+    buttons={
+        OpenSection: open_section,
+        Home: show_menu,
+        CancelFlow: cancel_flow,
+    },
+)
+# After every section's handlers: stray text and unknown commands (edited messages are never handled again).
+FALLBACKS = (
+    MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, on_text),
+    MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command),
+)

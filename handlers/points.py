@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import re
+
 from telegram import InlineKeyboardButton
 
-from handlers.base import Command, Ctx, Need, handler
-from handlers.callback_data import Cb
+from buttons.menu import Home
+from buttons.points import PointsEarn, PointsHistory, PointsHome, PointsRanking
+from handlers.base import Command, Ctx, Need, Section, handler
 from messages import pick_locale
 from models import members, points
 from models.clock import to_local
 from models.errors import BadInput, NotFound
 
+# An amount as typed: ASCII digits, short enough that int() never refuses it.
+WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
 
 def _points_nav(ctx: Ctx) -> list[InlineKeyboardButton]:
     return [
-        ctx.button("points_history", Cb.POINTS_HISTORY, 0),
-        ctx.button("points_earn", Cb.POINTS_EARN),
-        ctx.button("points_ranking", Cb.POINTS_RANKING),
+        ctx.button("points_history", PointsHistory(0)),
+        ctx.button("points_earn", PointsEarn()),
+        ctx.button("points_ranking", PointsRanking()),
     ]
 
 
@@ -24,13 +30,13 @@ def _points_nav(ctx: Ctx) -> list[InlineKeyboardButton]:
 def show_points(ctx: Ctx) -> None:
     """/points: balance and the ways into history, earning rules and ranking."""
     # The member row was loaded in this same transaction by the wrapper: its balance is current.
-    ctx.show("points/balance", [_points_nav(ctx), [ctx.button("home", Cb.HOME)]], balance=ctx.member.balance)
+    ctx.show("points/balance", [_points_nav(ctx), [ctx.button("home", Home())]], balance=ctx.member.balance)
 
 
 @handler(needs=Need.VERIFIED)
 def show_history(ctx: Ctx) -> None:
     """Button: one page of my ledger, newest first."""
-    page = ctx.callback.int_arg()
+    page = ctx.pressed(PointsHistory).page
     size = ctx.config.limits.history_page_size
     entries, pages = points.history(ctx.session, ctx.member.id, page, size)
     page = min(page, pages - 1)
@@ -39,8 +45,8 @@ def show_history(ctx: Ctx) -> None:
         for e in entries
     ]
     keyboard = [
-        *ctx.pager(Cb.POINTS_HISTORY, page=page, has_next=page + 1 < pages),
-        [ctx.button("back", Cb.POINTS_HOME)],
+        *ctx.pager(PointsHistory, page=page, has_next=page + 1 < pages),
+        [ctx.button("back", PointsHome())],
     ]
     ctx.show("points/history", keyboard, entries=rows, page=page, pages=pages)
 
@@ -49,7 +55,7 @@ def show_history(ctx: Ctx) -> None:
 def show_earning(ctx: Ctx) -> None:
     """Button: how points are earned, from the configured rules."""
     rules = [r for r in ctx.config.rules.values() if r.amount > 0]
-    ctx.show("points/earn", [[ctx.button("back", Cb.POINTS_HOME)]], rules=rules)
+    ctx.show("points/earn", [[ctx.button("back", PointsHome())]], rules=rules)
 
 
 @handler(needs=Need.VERIFIED)
@@ -61,7 +67,7 @@ def show_ranking(ctx: Ctx) -> None:
     unit = ctx.config.unit(ctx.member.unit_code)
     ctx.show(
         "points/ranking",
-        [[ctx.button("back", Cb.POINTS_HOME)]],
+        [[ctx.button("back", PointsHome())]],
         ranking=ranking,
         me=ctx.member.id,
         opted_out=ctx.member.ranking_opt_out,
@@ -75,7 +81,8 @@ def _adjust(ctx: Ctx, sign: int) -> None:
     if len(ctx.args) < 4:
         raise BadInput("grant_usage", command="grant" if sign > 0 else "deduct")
     unit_code, employee_no, amount_text, *reason_words = ctx.args
-    if not amount_text.isdigit():
+    # ASCII digits only: "²".isdigit() is True yet int("²") fails, and "٣" or "３" are not what a cadre means.
+    if not WHOLE_NUMBER.fullmatch(amount_text):
         raise BadInput("amount_out_of_range", max=ctx.config.limits.grant_max_amount)
     target = members.find_member(ctx.session, unit_code.lower(), employee_no)
     if target is None:
@@ -106,16 +113,17 @@ def deduct_points(ctx: Ctx) -> None:
     _adjust(ctx, -1)
 
 
-COMMANDS = (
-    Command("points", show_points, menu_order=10),
-    Command("grant", grant_points),
-    Command("deduct", deduct_points),
+SECTION = Section(
+    "points",
+    commands=(
+        Command("points", show_points, menu_order=10),
+        Command("grant", grant_points),
+        Command("deduct", deduct_points),
+    ),
+    buttons={
+        PointsHome: show_points,
+        PointsHistory: show_history,
+        PointsEarn: show_earning,
+        PointsRanking: show_ranking,
+    },
 )
-
-
-BUTTONS = {
-    Cb.POINTS_HOME: show_points,
-    Cb.POINTS_HISTORY: show_history,
-    Cb.POINTS_EARN: show_earning,
-    Cb.POINTS_RANKING: show_ranking,
-}

@@ -40,8 +40,8 @@ class ReplySender:
         self.edit_stale_seconds = edit_stale_seconds
         self._tails: dict[int, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        # (chat_id, message_id) -> the sequence number of the newest edit submitted for that message.
-        self._newest_edit: dict[tuple[int, int], int] = {}
+        # Outgoing.edit_key -> the sequence number of the newest edit submitted for that message.
+        self._newest_edit: dict[tuple[int | str, ...], int] = {}
         self._seq = 0
         self.dropped_edits = 0
 
@@ -50,8 +50,8 @@ class ReplySender:
         by_chat: dict[int, list[tuple[Outgoing, int]]] = {chat_id: []}
         for item in items:
             self._seq += 1
-            if item.edit is not None:
-                self._newest_edit[(item.chat_id, item.edit.message_id)] = self._seq
+            if item.edit_key is not None:
+                self._newest_edit[item.edit_key] = self._seq
             by_chat.setdefault(item.chat_id, []).append((item, self._seq))
         now = time.monotonic()
         for chat, queued in by_chat.items():
@@ -82,14 +82,14 @@ class ReplySender:
 
     async def _send_all(self, app: Application, queued: list[tuple[Outgoing, int]], jobs: list[Job], at: float) -> None:
         for item, seq in queued:
-            if item.edit is not None and self._skip_edit(item, seq, at):
+            if item.edit_key is not None and self._skip_edit(item, seq, at):
                 continue
             await self.deliver(app, item)
         for job in jobs:
             await job()
 
     def _skip_edit(self, item: Outgoing, seq: int, submitted_at: float) -> bool:
-        key = (item.chat_id, item.edit.message_id)
+        key = item.edit_key
         newest = self._newest_edit.get(key)
         if newest == seq:
             del self._newest_edit[key]

@@ -2,24 +2,50 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton
 
+from buttons import Button
+from buttons.menu import CancelFlow, Home
+from buttons.welfare import (
+    AdminList,
+    AskCancel,
+    CancelClaim,
+    Catalog,
+    ClaimItem,
+    CloseItem,
+    EditItem,
+    ItemClaims,
+    ManageItem,
+    MyWelfare,
+    NewItem,
+    PublishItem,
+    Redeem,
+    Remind,
+    ShowItem,
+    ShowVoucher,
+    Withdraw,
+)
 from handlers import forms
-from handlers.base import Command, Ctx, Need, Services, handler
-from handlers.callback_data import Callback, Cb
+from handlers.base import Command, Ctx, Need, Section, handler
 from handlers.forms import Field, Form
-from models import flows, vouchers, welfare
+from models import vouchers, welfare
 from models.clock import parse_local_datetime
 from models.errors import BadInput, DomainError, NotFound
 from models.welfare import ClaimStatus, ItemDraft, Mode, Phase, SoldOut
+from services import Services
 
 CLAIMS_PAGE = 20
+# Items per page of the catalog, of "My welfare" and of a cadre's item list (their templates fit this many).
+PAGE = welfare.CATALOG_SIZE
 FORM = "welfare"
 EDIT_FLOW = "welfare_edit"
+# The answer "open as soon as it is published" to the opening-time question.
+OPEN_NOW = "now"
 EDITABLE = ("title", "description", "pickup", "cost", "stock", "opens_at", "closes_at", "redeem_by")
 
 
@@ -51,15 +77,24 @@ def _item_view(ctx: Ctx, item: welfare.WelfareItem, phase: Phase) -> dict[str, A
     }
 
 
+def _page(ctx: Ctx, kind: type[Catalog | MyWelfare | AdminList]) -> int:
+    """The page a list button asks for (0 for the command, the menu button and old buttons made without a page)."""
+    pressed = ctx.callback
+    return (pressed.page or 0) if isinstance(pressed, kind) else 0
+
+
 # --- members ---------------------------------------------------------------------------------------
 
 
 @handler(needs=Need.VERIFIED)
 def show_catalog(ctx: Ctx) -> None:
-    """/welfare: items open now and upcoming for my unit."""
-    entries = welfare.list_catalog(ctx.session, ctx.member, ctx.now)
-    keyboard = [[ctx.button("welfare_item", Cb.WELFARE_ITEM, e.item.id, title=e.item.title)] for e in entries]
-    keyboard.append([ctx.button("welfare_mine", Cb.WELFARE_MINE), ctx.button("home", Cb.HOME)])
+    """/welfare: items open now and upcoming for my unit, a page at a time."""
+    page = _page(ctx, Catalog)
+    found = welfare.list_catalog(ctx.session, ctx.member, ctx.now, PAGE + 1, page * PAGE)
+    entries = found[:PAGE]
+    keyboard = [[ctx.button("welfare_item", ShowItem(e.item.id), title=e.item.title)] for e in entries]
+    keyboard += ctx.pager(Catalog, page=page, has_next=len(found) > PAGE)
+    keyboard.append([ctx.button("welfare_mine", MyWelfare()), ctx.button("home", Home())])
     ctx.show("welfare/catalog", keyboard, items=[_item_view(ctx, e.item, e.phase) for e in entries])
 
 
@@ -67,15 +102,13 @@ def _card_buttons(ctx: Ctx, card: welfare.ItemCard) -> list[list[InlineKeyboardB
     item, rows = card.item, []
     held = [c for c in card.my_claims if c.status in (ClaimStatus.APPLIED, ClaimStatus.JOINED)]
     if card.phase == Phase.UPCOMING and not card.reminded:
-        rows.append([ctx.button("welfare_remind", Cb.WELFARE_REMIND, item.id)])
+        rows.append([ctx.button("welfare_remind", Remind(item.id))])
     if card.phase == Phase.OPEN:
         if held:
-            rows.append([ctx.button(f"welfare_withdraw_{item.mode}", Cb.WELFARE_WITHDRAW, item.id)])
+            rows.append([ctx.button(f"welfare_withdraw_{item.mode}", Withdraw(item.id))])
         elif card.next_seq is not None and (item.mode == Mode.LOTTERY or item.stock is None or item.stock > 0):
-            rows.append(
-                [ctx.button(f"welfare_claim_{item.mode}", Cb.WELFARE_CLAIM, item.id, card.next_seq, cost=item.cost)]
-            )
-    rows.append([ctx.button("welfare_back", Cb.WELFARE_LIST), ctx.button("welfare_mine", Cb.WELFARE_MINE)])
+            rows.append([ctx.button(f"welfare_claim_{item.mode}", ClaimItem(item.id, card.next_seq), cost=item.cost)])
+    rows.append([ctx.button("welfare_back", Catalog()), ctx.button("welfare_mine", MyWelfare())])
     return rows
 
 
@@ -93,7 +126,7 @@ def _show_card(ctx: Ctx, item_id: int) -> None:
 @handler(needs=Need.VERIFIED)
 def show_item(ctx: Ctx) -> None:
     """Button: one item's card with the button its state allows."""
-    _show_card(ctx, ctx.callback.int_arg())
+    _show_card(ctx, ctx.pressed(ShowItem).item_id)
 
 
 def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareItem, *, new: bool) -> None:
@@ -104,7 +137,7 @@ def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareIt
     """
     keyboard = None
     if claim.status == ClaimStatus.ACTIVE:
-        keyboard = [[ctx.button("welfare_cancel", Cb.WELFARE_CANCEL, claim.id)]]
+        keyboard = [[ctx.button("welfare_cancel", AskCancel(claim.id))]]
     view = _item_view(ctx, item, welfare.phase_of(item, ctx.now))
     fields = {"item": view, "code": claim.voucher_code, "status": claim.status}
     photo = vouchers.qr_ref(claim.voucher_code)
@@ -115,15 +148,16 @@ def _send_voucher(ctx: Ctx, claim: welfare.WelfareClaim, item: welfare.WelfareIt
         ctx.show_photo("welfare/voucher", photo, keyboard, **fields)
 
 
-def known_sold_out(services: Services, callback: Callback) -> DomainError | None:
+def known_sold_out(services: Services, pressed: Button) -> DomainError | None:
     """A press on an item this process saw sold out moments ago is answered from memory (models/stock_cache.py)."""
-    return SoldOut() if services.soldout.sold_out(callback.int_arg(0)) else None
+    return SoldOut() if isinstance(pressed, ClaimItem) and services.soldout.sold_out(pressed.item_id) else None
 
 
 @handler(needs=Need.VERIFIED, fast=known_sold_out)
 def claim_item(ctx: Ctx) -> None:
     """Button: claim, apply or join. Late presses are answered from memory or a read; only a real chance writes."""
-    item_id, seq = ctx.callback.int_arg(0), ctx.callback.int_arg(1)
+    press = ctx.pressed(ClaimItem)
+    item_id, seq = press.item_id, press.slot
     now = ctx.now
     try:
         welfare.claim_precheck(ctx.session, ctx.member, item_id, now)
@@ -142,7 +176,7 @@ def claim_item(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.VERIFIED)
 def withdraw(ctx: Ctx) -> None:
     """Button: take back a lottery application or leave a group-buy; the held points come back."""
-    item_id = ctx.callback.int_arg()
+    item_id = ctx.pressed(Withdraw).item_id
     item = ctx.session.get(welfare.WelfareItem, item_id)
     if item is None:
         raise NotFound("welfare_item_unknown")
@@ -155,7 +189,7 @@ def withdraw(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.VERIFIED)
 def remind(ctx: Ctx) -> None:
     """Button: tell me when this upcoming item opens."""
-    item_id = ctx.callback.int_arg()
+    item_id = ctx.pressed(Remind).item_id
     welfare.remind_me(ctx.session, ctx.member, item_id, ctx.now)
     ctx.toast = ctx.label("welfare_reminder_set")
     _show_card(ctx, item_id)
@@ -163,14 +197,17 @@ def remind(ctx: Ctx) -> None:
 
 @handler(needs=Need.VERIFIED)
 def show_mine(ctx: Ctx) -> None:
-    """Button: my claims, applications and vouchers with their status."""
-    claims = welfare.my_claims(ctx.session, ctx.member.id)
+    """Button: my claims, applications and vouchers with their status, a page at a time."""
+    page = _page(ctx, MyWelfare)
+    found = welfare.my_claims(ctx.session, ctx.member.id, PAGE + 1, page * PAGE)
+    claims = found[:PAGE]
     keyboard = [
-        [ctx.button("welfare_show_voucher", Cb.WELFARE_VOUCHER, c.claim.id, title=c.item.title)]
+        [ctx.button("welfare_show_voucher", ShowVoucher(c.claim.id), title=c.item.title)]
         for c in claims
         if c.claim.status == ClaimStatus.ACTIVE
     ]
-    keyboard.append([ctx.button("welfare_back", Cb.WELFARE_LIST)])
+    keyboard += ctx.pager(MyWelfare, page=page, has_next=len(found) > PAGE)
+    keyboard.append([ctx.button("welfare_back", Catalog())])
     rows = [{"title": c.item.title, "status": c.claim.status, "code": c.claim.voucher_code} for c in claims]
     ctx.show("welfare/mine", keyboard, claims=rows)
 
@@ -178,19 +215,19 @@ def show_mine(ctx: Ctx) -> None:
 @handler(needs=Need.VERIFIED)
 def show_voucher(ctx: Ctx) -> None:
     """Button: one of my vouchers again (code and QR)."""
-    mine = welfare.my_voucher(ctx.session, ctx.member, ctx.callback.int_arg())
+    mine = welfare.my_voucher(ctx.session, ctx.member, ctx.pressed(ShowVoucher).claim_id)
     _send_voucher(ctx, mine.claim, mine.item, new=False)
 
 
 @handler(needs=Need.VERIFIED)
 def ask_cancel(ctx: Ctx) -> None:
     """Button: are you sure you want to give this voucher back?"""
-    mine = welfare.my_voucher(ctx.session, ctx.member, ctx.callback.int_arg())
+    mine = welfare.my_voucher(ctx.session, ctx.member, ctx.pressed(AskCancel).claim_id)
     if mine.claim.status != ClaimStatus.ACTIVE:
         raise BadInput("welfare_not_cancellable", status=mine.claim.status)
     keyboard = [
-        [ctx.button("welfare_cancel_yes", Cb.WELFARE_CANCEL_YES, mine.claim.id)],
-        [ctx.button("welfare_keep", Cb.WELFARE_MINE)],
+        [ctx.button("welfare_cancel_yes", CancelClaim(mine.claim.id))],
+        [ctx.button("welfare_keep", MyWelfare())],
     ]
     ctx.reply("welfare/cancel_confirm", keyboard, title=mine.item.title, points=mine.claim.points)
 
@@ -198,7 +235,8 @@ def ask_cancel(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.VERIFIED)
 def cancel_claim(ctx: Ctx) -> None:
     """Button: give the voucher back; points (and stock) come back at once."""
-    result = welfare.cancel_claim(ctx.session, ctx.member, ctx.callback.int_arg(), ctx.now, ctx.config.timezone)
+    claim_id = ctx.pressed(CancelClaim).claim_id
+    result = welfare.cancel_claim(ctx.session, ctx.member, claim_id, ctx.now, ctx.config.timezone)
     ctx.committed.append(lambda: ctx.services.soldout.forget(result.claim.item_id))
     ctx.show("welfare/cancelled", refunded=result.refunded, balance=result.balance)
 
@@ -211,7 +249,7 @@ def redeem_screen(ctx: Ctx, code: str) -> None:
     found = welfare.voucher_for_redeem(ctx.session, ctx.actor, code)
     keyboard = None
     if found.claim.status == ClaimStatus.ACTIVE:
-        keyboard = [[ctx.button("welfare_redeem", Cb.WELFARE_REDEEM, found.claim.voucher_code)]]
+        keyboard = [[ctx.button("welfare_redeem", Redeem(found.claim.voucher_code))]]
     ctx.reply(
         "welfare/redeem_screen",
         keyboard,
@@ -234,7 +272,7 @@ def redeem_command(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.CADRE)
 def redeem_voucher(ctx: Ctx) -> None:
     """Button: the item is handed out; a second press says when and by whom."""
-    result = welfare.redeem(ctx.session, ctx.actor, ctx.callback.str_arg(), ctx.now)
+    result = welfare.redeem(ctx.session, ctx.actor, ctx.pressed(Redeem).code, ctx.now)
     ctx.show("welfare/redeemed", title=result.item.title, name=result.member_name, code=result.claim.voucher_code)
 
 
@@ -243,10 +281,13 @@ def redeem_voucher(ctx: Ctx) -> None:
 
 @handler(needs=Need.CADRE)
 def show_admin_list(ctx: Ctx) -> None:
-    """/admin → Welfare: the items this cadre manages, and a button to create one."""
-    entries = welfare.list_managed(ctx.session, ctx.actor, ctx.now, include_ended=True)
-    keyboard = [[ctx.button("welfare_item", Cb.WELFARE_MANAGE, e.item.id, title=e.item.title)] for e in entries]
-    keyboard.append([ctx.button("welfare_new", Cb.WELFARE_NEW)])
+    """/admin → Welfare: the items this cadre manages, a page at a time, and a button to create one."""
+    page = _page(ctx, AdminList)
+    found = welfare.list_managed(ctx.session, ctx.actor, ctx.now, True, PAGE + 1, page * PAGE)
+    entries = found[:PAGE]
+    keyboard = [[ctx.button("welfare_item", ManageItem(e.item.id), title=e.item.title)] for e in entries]
+    keyboard += ctx.pager(AdminList, page=page, has_next=len(found) > PAGE)
+    keyboard.append([ctx.button("welfare_new", NewItem())])
     ctx.show("welfare/admin_list", keyboard, items=[_item_view(ctx, e.item, e.phase) for e in entries])
 
 
@@ -256,13 +297,13 @@ def _show_manage(ctx: Ctx, item_id: int, page: int = 0) -> None:
     phase = welfare.phase_of(item, ctx.now)
     keyboard = []
     if phase == Phase.DRAFT:
-        keyboard.append([ctx.button("welfare_publish", Cb.WELFARE_PUBLISH, item.id)])
+        keyboard.append([ctx.button("welfare_publish", PublishItem(item.id))])
     if phase in (Phase.DRAFT, Phase.UPCOMING):
-        keyboard.append([ctx.button("welfare_edit", Cb.WELFARE_EDIT, item.id)])
+        keyboard.append([ctx.button("welfare_edit", EditItem(item.id))])
     if phase in (Phase.DRAFT, Phase.UPCOMING, Phase.OPEN):
-        keyboard.append([ctx.button("welfare_close", Cb.WELFARE_CLOSE, item.id)])
-    keyboard += ctx.pager(Cb.WELFARE_CLAIMS, item.id, page=page, has_next=len(claims.rows) == CLAIMS_PAGE)
-    keyboard.append([ctx.button("welfare_back", Cb.WELFARE_ADMIN)])
+        keyboard.append([ctx.button("welfare_close", CloseItem(item.id))])
+    keyboard += ctx.pager(lambda p: ItemClaims(item.id, p), page=page, has_next=len(claims.rows) == CLAIMS_PAGE)
+    keyboard.append([ctx.button("welfare_back", AdminList())])
     units = {u.code: u.name(ctx.locale) for u in ctx.config.units}
     rows = [
         {"name": r.name, "unit": units.get(r.unit_code, r.unit_code), "status": r.status, "code": r.voucher_code}
@@ -283,14 +324,17 @@ def _show_manage(ctx: Ctx, item_id: int, page: int = 0) -> None:
 @handler(needs=Need.CADRE)
 def show_manage(ctx: Ctx) -> None:
     """Button: a managed item with its claims, stock and the actions its phase allows."""
-    page = ctx.callback.int_arg(1) if ctx.callback.action == Cb.WELFARE_CLAIMS else 0
-    _show_manage(ctx, ctx.callback.int_arg(0), page)
+    pressed = ctx.callback
+    if isinstance(pressed, ItemClaims):
+        _show_manage(ctx, pressed.item_id, pressed.page)
+    else:
+        _show_manage(ctx, ctx.pressed(ManageItem).item_id, 0)
 
 
 @handler(write=True, needs=Need.CADRE)
 def publish_item(ctx: Ctx) -> None:
     """Button: publish a draft (a lottery gets its secret seed; the hash goes on the card)."""
-    item = welfare.publish(ctx.session, ctx.actor, ctx.callback.int_arg(), ctx.now)
+    item = welfare.publish(ctx.session, ctx.actor, ctx.pressed(PublishItem).item_id, ctx.now)
     ctx.toast = ctx.label("welfare_published")
     _show_manage(ctx, item.id)
 
@@ -298,7 +342,7 @@ def publish_item(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.CADRE)
 def close_item(ctx: Ctx) -> None:
     """Button: end an item now (an open lottery or group-buy is then drawn or settled)."""
-    item = welfare.close_early(ctx.session, ctx.actor, ctx.callback.int_arg(), ctx.now)
+    item = welfare.close_early(ctx.session, ctx.actor, ctx.pressed(CloseItem).item_id, ctx.now)
     ctx.toast = ctx.label("welfare_closed")
     _show_manage(ctx, item.id)
 
@@ -312,23 +356,24 @@ def new_item(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.CADRE)
 def edit_item(ctx: Ctx) -> None:
     """Button: choose a field of an item that has not opened yet, then type its new value."""
-    item_id = ctx.callback.int_arg(0)
+    press = ctx.pressed(EditItem)
+    item_id = press.item_id
     item, _units = welfare.managed_item(ctx.session, ctx.actor, item_id)
-    if len(ctx.callback.args) == 1:
-        keyboard = [[ctx.button(f"welfare_field_{name}", Cb.WELFARE_EDIT, item_id, name)] for name in EDITABLE]
-        keyboard.append([ctx.button("welfare_back", Cb.WELFARE_MANAGE, item_id)])
+    if press.field is None:
+        keyboard = [[ctx.button(f"welfare_field_{name}", EditItem(item_id, name))] for name in EDITABLE]
+        keyboard.append([ctx.button("welfare_back", ManageItem(item_id))])
         ctx.show("welfare/edit_pick", keyboard, title=item.title)
         return
-    name = ctx.callback.str_arg(1)
+    name = press.field
     if name not in EDITABLE:
         raise BadInput("form_step_passed")
-    flows.set_flow(ctx.session, ctx.actor.telegram_id, EDIT_FLOW, name, {"item_id": item_id})
-    ctx.reply(f"welfare/ask_{name}", [[ctx.button("cancel", Cb.CANCEL_FLOW)]], data={"mode": item.mode})
+    ctx.set_flow(EDIT_FLOW, name, {"item_id": item_id})
+    ctx.reply(f"welfare/ask_{name}", [[ctx.button("cancel", CancelFlow())]], data={"mode": item.mode})
 
 
 def edit_text(ctx: Ctx, text: str) -> None:
     """The new value of the field being edited."""
-    state = flows.get_flow(ctx.session, ctx.actor.telegram_id)
+    state = ctx.section_flow(EDIT_FLOW)
     item_id = state.data["item_id"]
     item, units = welfare.managed_item(ctx.session, ctx.actor, item_id)
     draft = welfare.draft_of(item, units)
@@ -338,7 +383,7 @@ def edit_text(ctx: Ctx, text: str) -> None:
     if state.step in ("opens_at", "closes_at", "redeem_by") and value is not None:
         value = datetime.fromisoformat(value)
     welfare.update_item(ctx.session, ctx.actor, item_id, replace(draft, **{state.step: value}), ctx.now)
-    flows.clear_flow(ctx.session, ctx.actor.telegram_id)
+    ctx.clear_flow(EDIT_FLOW)
     ctx.reply("welfare/edited", title=item.title)
     _show_manage(ctx, item_id)
 
@@ -363,7 +408,8 @@ def _number(low: int, high: int) -> forms.Parser:
     """A whole number in [low, high]."""
 
     def parse(_ctx: Ctx, text: str, _data: dict[str, Any]) -> int:
-        if not text.isdigit() or not low <= int(text) <= high:
+        # ASCII digits only: "²".isdigit() is True yet int("²") fails; nine digits keep int() happy.
+        if not re.fullmatch(r"[0-9]{1,9}", text) or not low <= int(text) <= high:
             raise BadInput("welfare_number_range", low=low, high=high)
         return int(text)
 
@@ -377,11 +423,21 @@ def _time(after: str | None) -> forms.Parser:
         moment = parse_local_datetime(text, ctx.config.timezone)
         if moment <= ctx.now:
             raise BadInput("welfare_time_past")
-        if after and data.get(after) and moment <= datetime.fromisoformat(data[after]):
+        if after and data.get(after) and moment <= _moment(ctx, data[after]):
             raise BadInput(f"welfare_time_after_{after}")
         return moment.isoformat()
 
     return parse
+
+
+def _moment(ctx: Ctx, answer: str) -> datetime:
+    """A stored time answer: ISO UTC text, or OPEN_NOW (the moment the item is created)."""
+    return ctx.now if answer == OPEN_NOW else datetime.fromisoformat(answer)
+
+
+def _open_now(ctx: Ctx, _data: dict[str, Any]) -> list[tuple[str, str]]:
+    """A button for "open it as soon as it is published" beside typing a time."""
+    return [(ctx.label("welfare_open_now"), OPEN_NOW)]
 
 
 def _photo_text(_ctx: Ctx, _text: str, _data: dict[str, Any]) -> str:
@@ -405,10 +461,9 @@ def _is(*modes: Mode) -> Any:
 
 def _create(ctx: Ctx, data: dict[str, Any]) -> None:
     """The last answer is in: store the item as a draft and show it with its Publish button."""
-    times = {
-        k: datetime.fromisoformat(data[k]) if data.get(k) else None for k in ("opens_at", "closes_at", "redeem_by")
-    }
-    units = () if data["units"] == "all" else (data["units"],)
+    times = {k: _moment(ctx, data[k]) if data.get(k) else None for k in ("opens_at", "closes_at", "redeem_by")}
+    ticked = data["units"]
+    units = () if "all" in ticked else tuple(ticked)
     draft = ItemDraft(
         title=data["title"],
         mode=data["mode"],
@@ -443,40 +498,42 @@ WELFARE_FORM = forms.register_form(
             Field("cap", parse=_number(1, welfare.MAX_STOCK), optional=True, when=_is(Mode.UNIVERSAL, Mode.GROUP_BUY)),
             Field("per_member_limit", parse=_number(1, welfare.MAX_PER_MEMBER), when=_is(Mode.FIRST_COME)),
             Field("threshold", parse=_number(1, welfare.MAX_STOCK), when=_is(Mode.GROUP_BUY)),
-            Field("opens_at", parse=_time(None)),
+            Field("opens_at", parse=_time(None), choices=_open_now),
             Field("closes_at", parse=_time("opens_at")),
             Field("redeem_by", parse=_time("closes_at"), optional=True),
-            Field("units", choices=_unit_choices),
+            Field("units", choices=_unit_choices, multiple=True),
         ),
         _create,
     )
 )
 
-COMMANDS = (
-    Command("welfare", show_catalog, menu_order=20),
-    Command("redeem", redeem_command),
+
+SECTION = Section(
+    "welfare",
+    commands=(
+        Command("welfare", show_catalog, menu_order=20),
+        Command("redeem", redeem_command),
+    ),
+    buttons={
+        Catalog: show_catalog,
+        ShowItem: show_item,
+        ClaimItem: claim_item,
+        Withdraw: withdraw,
+        Remind: remind,
+        MyWelfare: show_mine,
+        ShowVoucher: show_voucher,
+        AskCancel: ask_cancel,
+        CancelClaim: cancel_claim,
+        Redeem: redeem_voucher,
+        AdminList: show_admin_list,
+        NewItem: new_item,
+        ManageItem: show_manage,
+        ItemClaims: show_manage,
+        PublishItem: publish_item,
+        CloseItem: close_item,
+        EditItem: edit_item,
+    },
+    flows={FORM: forms.answer_text, EDIT_FLOW: edit_text},
+    deep_links={vouchers.DEEP_LINK_PREFIX: redeem_screen},
+    admin_entries=(("welfare_admin", AdminList()),),
 )
-FLOWS = {FORM: forms.answer_text, EDIT_FLOW: edit_text}
-DEEP_LINKS = {vouchers.DEEP_LINK_PREFIX: redeem_screen}
-ADMIN_ENTRIES = (("welfare_admin", Cb.WELFARE_ADMIN),)
-
-
-BUTTONS = {
-    Cb.WELFARE_LIST: show_catalog,
-    Cb.WELFARE_ITEM: show_item,
-    Cb.WELFARE_CLAIM: claim_item,
-    Cb.WELFARE_WITHDRAW: withdraw,
-    Cb.WELFARE_REMIND: remind,
-    Cb.WELFARE_MINE: show_mine,
-    Cb.WELFARE_VOUCHER: show_voucher,
-    Cb.WELFARE_CANCEL: ask_cancel,
-    Cb.WELFARE_CANCEL_YES: cancel_claim,
-    Cb.WELFARE_REDEEM: redeem_voucher,
-    Cb.WELFARE_ADMIN: show_admin_list,
-    Cb.WELFARE_NEW: new_item,
-    Cb.WELFARE_MANAGE: show_manage,
-    Cb.WELFARE_CLAIMS: show_manage,
-    Cb.WELFARE_PUBLISH: publish_item,
-    Cb.WELFARE_CLOSE: close_item,
-    Cb.WELFARE_EDIT: edit_item,
-}

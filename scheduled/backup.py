@@ -5,21 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from config import Config
 from models.clock import utcnow
 from scheduled.runner import TaskSpec
+from services import Services
 
 log = logging.getLogger(__name__)
 PREFIX = "gongshe-"
 
 
-def backup_sqlite(source: Path, directory: Path, keep: int, now: datetime | None = None) -> Path:
-    """Copy a live SQLite database with SQLite's online backup API; delete copies beyond `keep`."""
+def backup_sqlite(source: Path, directory: Path, keep: int, now: datetime | None = None, tz: tzinfo = UTC) -> Path:
+    """Copy a live SQLite database with SQLite's online backup API; delete copies beyond `keep`.
+
+    The copy is named after the moment in `tz` (the organisation's time zone), as the people restoring it think.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = (now or utcnow()).strftime("%Y%m%d-%H%M%S")
+    stamp = (now or utcnow()).astimezone(tz).strftime("%Y%m%d-%H%M%S")
     target = directory / f"{PREFIX}{stamp}.db"
     partial = target.with_suffix(".part")
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
@@ -46,14 +50,14 @@ def next_backup_time(config: Config, after: datetime) -> datetime:
     return candidate.astimezone(UTC)
 
 
-async def run_backup(services: object) -> str:
+async def run_backup(services: Services) -> str:
     """The scheduled task: back up SQLite off the event loop; PostgreSQL is backed up with pg_dump instead."""
     path = services.db.sqlite_path
     if path is None:
         log.info("backup skipped: not a SQLite file database (use pg_dump for PostgreSQL)")
         return "skipped"
     config = services.config
-    target = await asyncio.to_thread(backup_sqlite, path, config.backup_dir, config.backup_keep)
+    target = await asyncio.to_thread(backup_sqlite, path, config.backup_dir, config.backup_keep, tz=config.timezone)
     log.info("backup written: %s", target.name)
     return "ok"
 

@@ -21,7 +21,7 @@ from telegram.ext import Application, ContextTypes
 import scheduled
 from config import Config
 from models import schedule
-from models.clock import utcnow
+from services import Services
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class TaskSpec:
     """A kind of timed work: how to run it and when it is due next after a given moment."""
 
     name: str
-    run: Callable[[object], Awaitable[str]]
+    run: Callable[[Services], Awaitable[str]]
     next_after: Callable[[Config, datetime], datetime]
 
 
@@ -45,9 +45,9 @@ def discover() -> dict[str, TaskSpec]:
     return specs
 
 
-async def ensure_tasks(services: object, specs: dict[str, TaskSpec], now: datetime | None = None) -> None:
+async def ensure_tasks(services: Services, specs: dict[str, TaskSpec], now: datetime | None = None) -> None:
     """Give every declared task a row; existing rows keep their schedule (that is what survives a restart)."""
-    now = now or utcnow()
+    now = now or services.clock.now()
 
     def ensure_all(session: Session) -> None:
         for spec in specs.values():
@@ -56,9 +56,9 @@ async def ensure_tasks(services: object, specs: dict[str, TaskSpec], now: dateti
     await services.db.write(ensure_all)
 
 
-async def tick(services: object, specs: dict[str, TaskSpec], now: datetime | None = None) -> list[str]:
+async def tick(services: Services, specs: dict[str, TaskSpec], now: datetime | None = None) -> list[str]:
     """Run every due task once; returns 'name:status' for each task handled."""
-    now = now or utcnow()
+    now = now or services.clock.now()
     grace = timedelta(hours=services.config.misfire_grace_hours)
     due = await services.db.read(schedule.due_tasks, now)
     handled = []
@@ -86,7 +86,7 @@ async def tick(services: object, specs: dict[str, TaskSpec], now: datetime | Non
     return handled
 
 
-def start(app: Application, services: object, may_run: Callable[[], bool] = lambda: True) -> None:
+def start(app: Application, services: Services, may_run: Callable[[], bool] = lambda: True) -> None:
     """Start the heartbeat on PTB's JobQueue (APScheduler) with deliberate job defaults.
 
     Every process has the heartbeat; only the leader (models/leader.py) runs due work at a tick.

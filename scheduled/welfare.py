@@ -17,12 +17,13 @@ from typing import Any
 
 from sqlmodel import Session
 
+from buttons.welfare import ShowItem, ShowVoucher
 from config import Config
-from handlers.callback_data import Cb, pack
-from models import outbox, welfare
-from models.clock import to_local, utcnow
+from models import welfare
+from models.clock import to_local
 from models.welfare import Recipient, WelfareItem
 from scheduled.runner import TaskSpec
+from services import Services, notify
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ def _voucher(item: WelfareItem, recipient: Recipient, config: Config) -> dict[st
     return {"code": recipient.voucher_code, "pickup": item.pickup, "redeem_by": _local(item.redeem_by, config)}
 
 
-def _queue(services: Any, session: Session, notices: list[Notice]) -> int:
-    """Render each notice in its recipient's language and queue it; returns how many rows were new."""
+def _queue(services: Services, session: Session, notices: list[Notice], now: datetime) -> int:
+    """Render each notice in its recipient's language and queue it (services.notify); returns how many were new."""
     renderer = services.renderer
     queued = 0
     for notice in notices:
@@ -68,16 +69,19 @@ def _queue(services: Any, session: Session, notices: list[Notice]) -> int:
             label_key, data = notice.button
             keyboard = {"inline_keyboard": [[{"text": renderer.label(who.language, label_key), "callback_data": data}]]}
         text = renderer.render(who.language, f"welfare_notices/{notice.template}", **notice.context)
-        if outbox.enqueue(
+        new = notify(
             session,
             who.telegram_id,
             text,
+            now=now,
             kind=notice.kind,
             keyboard=keyboard,
             dedupe_key=notice.dedupe_key,
             member_id=who.member_id,
-        ):
-            queued += 1
+            # "It is open now" goes to many at once; results and vouchers are each member's own.
+            personal=notice.kind != KIND_OPENED,
+        )
+        queued += int(new)
     return queued
 
 
@@ -100,27 +104,27 @@ def _opened_notices(item: WelfareItem, recipients: list[Recipient], config: Conf
             KIND_OPENED,
             f"welfare:opened:{item.id}:{r.member_id}",
             context,
-            ("welfare_notice_open_item", pack(Cb.WELFARE_ITEM, item.id)),
+            ("welfare_notice_open_item", ShowItem(item.id).pack()),
         )
         for r in recipients
     ]
 
 
-def _open(services: Any, session: Session, item_id: int, now: datetime) -> int:
+def _open(services: Services, session: Session, item_id: int, now: datetime) -> int:
     """Mark an item's opening handled and tell those who asked to be reminded."""
     recipients = welfare.open_item(session, item_id, now)
     item = _item(session, item_id)
-    return _queue(services, session, _opened_notices(item, recipients, services.config, now))
+    return _queue(services, session, _opened_notices(item, recipients, services.config, now), now)
 
 
-def _remind(services: Any, session: Session, item_id: int, now: datetime) -> int:
+def _remind(services: Services, session: Session, item_id: int, now: datetime) -> int:
     """Reminders still unsent for an item that has opened (asked for at the last moment)."""
     recipients = welfare.take_reminders(session, item_id, now)
     item = _item(session, item_id)
-    return _queue(services, session, _opened_notices(item, recipients, services.config, now))
+    return _queue(services, session, _opened_notices(item, recipients, services.config, now), now)
 
 
-def _draw(services: Any, session: Session, item_id: int, now: datetime) -> int:
+def _draw(services: Services, session: Session, item_id: int, now: datetime) -> int:
     """Draw a closed lottery; winners get their voucher, the others their points back, everyone the seed."""
     config = services.config
     result = welfare.draw_lottery(session, item_id, now, config.timezone)
@@ -142,7 +146,7 @@ def _draw(services: Any, session: Session, item_id: int, now: datetime) -> int:
             KIND_WON,
             f"welfare:draw:{item_id}:{r.member_id}",
             {**shared, **_voucher(item, r, config)},
-            ("welfare_notice_show_voucher", pack(Cb.WELFARE_VOUCHER, r.claim_id)),
+            ("welfare_notice_show_voucher", ShowVoucher(r.claim_id).pack()),
         )
         for r in result.winners
     ]
@@ -153,14 +157,14 @@ def _draw(services: Any, session: Session, item_id: int, now: datetime) -> int:
             KIND_LOST,
             f"welfare:draw:{item_id}:{r.member_id}",
             {**shared, "refunded": r.refunded},
-            ("welfare_notice_draw_details", pack(Cb.WELFARE_ITEM, item_id)),
+            ("welfare_notice_draw_details", ShowItem(item_id).pack()),
         )
         for r in result.losers
     ]
-    return _queue(services, session, notices)
+    return _queue(services, session, notices, now)
 
 
-def _settle(services: Any, session: Session, item_id: int, now: datetime) -> int:
+def _settle(services: Services, session: Session, item_id: int, now: datetime) -> int:
     """Settle a group-buy at its deadline: everyone gets a voucher, or everyone is released and refunded."""
     config = services.config
     result = welfare.settle_group_buy(session, item_id, now, config.timezone)
@@ -173,14 +177,14 @@ def _settle(services: Any, session: Session, item_id: int, now: datetime) -> int
         key = f"welfare:group:{item_id}:{r.member_id}"
         if result.reached:
             context = {**shared, **_voucher(item, r, config)}
-            button = ("welfare_notice_show_voucher", pack(Cb.WELFARE_VOUCHER, r.claim_id))
+            button = ("welfare_notice_show_voucher", ShowVoucher(r.claim_id).pack())
             notices.append(Notice(r, "group_reached", KIND_GROUP_REACHED, key, context, button))
         else:
             notices.append(Notice(r, "group_failed", KIND_GROUP_FAILED, key, {**shared, "refunded": r.refunded}))
-    return _queue(services, session, notices)
+    return _queue(services, session, notices, now)
 
 
-def _expire(services: Any, session: Session, item_id: int, now: datetime) -> int:
+def _expire(services: Services, session: Session, item_id: int, now: datetime) -> int:
     """An item's vouchers past redeem-by expire; each holder is told once."""
     recipients = welfare.expire_item_vouchers(session, item_id, now)
     if not recipients:
@@ -191,11 +195,11 @@ def _expire(services: Any, session: Session, item_id: int, now: datetime) -> int
         Notice(r, "expired", KIND_EXPIRED, f"welfare:expired:{r.claim_id}", {**context, "code": r.voucher_code})
         for r in recipients
     ]
-    return _queue(services, session, notices)
+    return _queue(services, session, notices, now)
 
 
 Due = Callable[[Session, datetime], list[int]]
-Handle = Callable[[Any, Session, int, datetime], int]
+Handle = Callable[[Services, Session, int, datetime], int]
 # (step name for the logs, which items are due, what to do with one of them), in this order.
 STEPS: tuple[tuple[str, Due, Handle], ...] = (
     ("opening", welfare.due_openings, _open),
@@ -206,9 +210,9 @@ STEPS: tuple[tuple[str, Due, Handle], ...] = (
 )
 
 
-async def run_welfare(services: Any, now: datetime | None = None) -> str:
+async def run_welfare(services: Services, now: datetime | None = None) -> str:
     """The scheduled task: every due step of every item, one transaction per item; 'ok', or 'partial' on failures."""
-    now = now or utcnow()
+    now = now or services.clock.now()
     failures = queued = 0
     for step, due, handle in STEPS:
         try:

@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
+import inspect
 import tomllib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -35,14 +36,95 @@ NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 TOKEN = "123456:TEST-TOKEN"
 
 
+# Without a PostgreSQL server the SQLite half of the suite still runs and the PostgreSQL tests are skipped, loudly;
+# CI (.ci/run) sets GONGSHE_REQUIRE_PG=1, which makes a missing server a failure instead.
+REQUIRE_PG = os.environ.get("GONGSHE_REQUIRE_PG") == "1"
+PG_CONNECT_TIMEOUT_SECONDS = 3
+PG_FIXTURES = frozenset({"pg_bot", "pg_db"})
+_pg_problem: list[str] = []
+_SKIPPED_PG = pytest.StashKey[int]()
+
+
 def _admin_sql(statement: str) -> None:
-    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+    with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=PG_CONNECT_TIMEOUT_SECONDS) as conn:
         conn.execute(statement)
+
+
+def _pg_unavailable() -> str:
+    """Why PostgreSQL cannot be used ('' when it can); asked once per run."""
+    if not _pg_problem:
+        try:
+            _admin_sql("SELECT 1")
+            _pg_problem.append("")
+        except psycopg.Error as exc:
+            _pg_problem.append(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    return _pg_problem[0]
+
+
+def _mentions_pg(fn: object) -> bool:
+    """A test or fixture whose own code connects to the test server by URL."""
+    try:
+        source = inspect.getsource(fn)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return False
+    return "PG_URL" in source or "PG_SERVER" in source
+
+
+def needs_pg(item: pytest.Item) -> bool:
+    """Whether a test uses PostgreSQL: the postgresql half of db_url, a pg_* fixture, or PG_URL/PG_SERVER directly."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("db_url") == "postgresql":
+        return True
+    if PG_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    if _mentions_pg(getattr(item, "function", None)):
+        return True
+    fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(_mentions_pg(d.func) for defs in fixtures.values() for d in defs)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the PostgreSQL tests when the server is unreachable (fail the run instead under GONGSHE_REQUIRE_PG=1)."""
+    pg_items = [item for item in items if needs_pg(item)]
+    if not pg_items:
+        return
+    problem = _pg_unavailable()
+    if not problem:
+        return
+    if REQUIRE_PG:
+        raise pytest.UsageError(
+            f"PostgreSQL at {PG_SERVER} is unreachable ({problem}) and GONGSHE_REQUIRE_PG=1: "
+            f"{len(pg_items)} tests need it. Start it (CI: .ci/run does) or set TEST_PG_URL."
+        )
+    marker = pytest.mark.skip(reason=f"PostgreSQL unreachable at {PG_SERVER}: {problem}")
+    for item in pg_items:
+        item.add_marker(marker)
+    config.stash[_SKIPPED_PG] = len(pg_items)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Say loudly, at the very end, that the PostgreSQL half of the suite did not run."""
+    skipped = config.stash.get(_SKIPPED_PG, 0)
+    if skipped:
+        terminalreporter.section("PostgreSQL tests NOT RUN", sep="!", red=True, bold=True)
+        terminalreporter.write_line(
+            f"WARNING: {skipped} PostgreSQL tests were SKIPPED: no server at {PG_SERVER} ({_pg_unavailable()}).",
+            red=True,
+            bold=True,
+        )
+        terminalreporter.write_line(
+            "Only SQLite was tested. Start PostgreSQL (or set TEST_PG_URL) to run them; CI (.ci/run) requires it.",
+            red=True,
+            bold=True,
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
 def pg_database() -> Iterator[None]:
-    """Create this run's PostgreSQL database (dropped at the end)."""
+    """Create this run's PostgreSQL database (dropped at the end); nothing when the server is unreachable."""
+    if _pg_unavailable():
+        yield
+        return
     _admin_sql(f'CREATE DATABASE "{PG_DATABASE}"')
     yield
     _admin_sql(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')

@@ -101,6 +101,11 @@ class FakeBotAPI(BaseRequest):
         "getUpdates",
         "deleteWebhook",
         "close",
+        "answerInlineQuery",
+        "setMyDescription",
+        "setMyShortDescription",
+        "approveChatJoinRequest",
+        "declineChatJoinRequest",
     }
 
     def __init__(self) -> None:
@@ -110,6 +115,12 @@ class FakeBotAPI(BaseRequest):
         self.answers: list[tuple[str, str | None]] = []
         self.alerts: list[bool] = []
         self.failures: dict[tuple[str, int | None], list[Exception]] = {}
+        # Inline-mode messages (posted by users through @bot in any chat; no chat of their own): id -> shown.
+        self.inline_messages: dict[str, Shown] = {}
+        self.inline_answers: list[tuple[str, list[dict[str, Any]]]] = []
+        self.join_decisions: list[tuple[str, int, int]] = []
+        self.descriptions: dict[str, str] = {}
+        self.short_descriptions: dict[str, str] = {}
         self._ids = itertools.count(1)
 
     @property
@@ -248,7 +259,14 @@ class FakeBotAPI(BaseRequest):
         )
         return self._message_json(shown)
 
-    def _editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _editMessageText(self, params: dict[str, Any]) -> dict[str, Any] | bool:
+        markup = params.get("reply_markup") or {}
+        if "inline_message_id" in params:
+            shown = self.inline_messages.get(params["inline_message_id"])
+            if shown is None:
+                raise TelegramFailure(400, "Bad Request: message to edit not found")
+            shown.text, shown.buttons, shown.edits = params["text"], markup.get("inline_keyboard", []), shown.edits + 1
+            return True
         chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
         shown = next((m for m in self.chats.get(chat_id, []) if m.message_id == message_id), None)
         if shown is None:
@@ -270,6 +288,31 @@ class FakeBotAPI(BaseRequest):
     def _deleteMyCommands(self, _params: dict[str, Any]) -> bool:
         return True
 
+    def _setMyDescription(self, params: dict[str, Any]) -> bool:
+        assert len(params.get("description", "")) <= 512, "Telegram refuses a description over 512 characters"
+        self.descriptions[params.get("language_code", "")] = params.get("description", "")
+        return True
+
+    def _setMyShortDescription(self, params: dict[str, Any]) -> bool:
+        assert len(params.get("short_description", "")) <= 120, "a short description is at most 120 characters"
+        self.short_descriptions[params.get("language_code", "")] = params.get("short_description", "")
+        return True
+
+    def _answerInlineQuery(self, params: dict[str, Any]) -> bool:
+        results = params.get("results") or []
+        self.inline_answers.append(
+            (params["inline_query_id"], json.loads(results) if isinstance(results, str) else results)
+        )
+        return True
+
+    def _approveChatJoinRequest(self, params: dict[str, Any]) -> bool:
+        self.join_decisions.append(("approve", int(params["chat_id"]), int(params["user_id"])))
+        return True
+
+    def _declineChatJoinRequest(self, params: dict[str, Any]) -> bool:
+        self.join_decisions.append(("decline", int(params["chat_id"]), int(params["user_id"])))
+        return True
+
     def _getUpdates(self, _params: dict[str, Any]) -> list[Any]:
         return []
 
@@ -285,7 +328,7 @@ _update_ids = itertools.count(1)
 
 async def settle(app: Application) -> None:
     """Let the bot finish what it does after an update: the background replies, then the outbox (if running)."""
-    await app.bot_data["services"].replies.drain()
+    await app.bot_data["runtime"].replies.drain()
     sender = app.bot_data.get("test_outbox")
     if sender is not None:
         await sender.run(until_empty=True)
@@ -362,6 +405,58 @@ class ChatClient:
         if caption:
             data["caption"] = caption
         return await self._process({"update_id": next(_update_ids), "message": data})
+
+    async def edit(self, message_id: int, text: str) -> list[Shown]:
+        """Edit a message this user sent earlier (Telegram delivers an edited_message update)."""
+        data: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "edit_date": int(time.time()),
+            "chat": self.chat,
+            "from": self.user,
+            "text": text,
+        }
+        if text.startswith("/"):
+            data["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        return await self._process({"update_id": next(_update_ids), "edited_message": data})
+
+    async def inline(self, query: str) -> list[dict[str, Any]]:
+        """Type `@bot query` in any chat; returns the results the bot answered with."""
+        query_id = str(next(_update_ids))
+        payload = {
+            "update_id": next(_update_ids),
+            "inline_query": {"id": query_id, "from": self.user, "query": query, "offset": ""},
+        }
+        await self._process(payload)
+        return next((results for qid, results in self.api.inline_answers if qid == query_id), [])
+
+    async def press_inline(self, data: str, inline_message_id: str) -> None:
+        """Press a button on an inline-mode message (it has no chat: Telegram sends its inline_message_id)."""
+        self.api.inline_messages.setdefault(inline_message_id, Shown(0, 0, ""))
+        payload = {
+            "update_id": next(_update_ids),
+            "callback_query": {
+                "id": str(next(_update_ids)),
+                "from": self.user,
+                "chat_instance": "inline",
+                "inline_message_id": inline_message_id,
+                "data": data,
+            },
+        }
+        await self._process(payload)
+
+    async def request_join(self, group_id: int) -> None:
+        """Ask to join a group whose invite link needs approval (a chat_join_request update)."""
+        payload = {
+            "update_id": next(_update_ids),
+            "chat_join_request": {
+                "chat": {"id": group_id, "type": "supergroup", "title": "Club group"},
+                "from": self.user,
+                "user_chat_id": self.user["id"],
+                "date": int(time.time()),
+            },
+        }
+        await self._process(payload)
 
     async def click(self, label: str, message: Shown | None = None) -> list[Shown]:
         """Press the newest button with this label (or one containing it)."""

@@ -153,7 +153,7 @@ def test_members_join_get_approved_and_see_points(api: BotAPIServer, tmp_path: P
         command_languages = {c["params"].get("language_code") for c in api.calls_of("setMyCommands")}
         assert {"zh", "en"} <= command_languages
         for language in ("zh", "en"):
-            listed = {c["command"] for c in api.commands[('{"type": "default"}', language)]}
+            listed = {c["command"] for c in api.commands[('{"type": "all_private_chats"}', language)]}
             assert {"start", "points"} <= listed, (language, listed)
 
         # A newcomer who is not on the roster: /start, unit button, employee number, name.

@@ -98,9 +98,9 @@ async def test_stray_text_unknown_commands_and_stale_buttons(bot):
     await user.send("/nosuchcommand")
     assert "没有这个命令" in user.last.text
     await user.press("old:format:1")
-    assert bot.api.answers[-1][1] == "按钮已过期，请重新打开菜单"
+    assert bot.api.answers[-1][1] == "这个按钮已过期，请发送 /menu 重新打开菜单。"
     await user.press("menu:open:nosuchsection")
-    assert bot.api.answers[-1][1] == "按钮已过期，请重新打开菜单"
+    assert bot.api.answers[-1][1] == "这个按钮已过期，请发送 /menu 重新打开菜单。"
     await user.press("pts:hist:notanumber")
     assert "按钮已过期" in user.last_answer()
 
@@ -114,3 +114,13 @@ async def test_answering_an_expired_query_does_not_crash(bot):
     )
     await user.click("明细")
     assert "积分明细" in user.last.text
+
+
+async def test_a_button_answer_lost_to_a_network_hiccup_is_sent_again(bot):
+    await make_member(bot.db, 8611, "i801")
+    user = bot.user(8611)
+    await user.send("/points")
+    bot.api.fail("answerCallbackQuery", TimedOut(), times=1)
+    await user.click("如何赚分")
+    answers = bot.api.calls_of("answerCallbackQuery")
+    assert len(answers) == 2 and len(bot.api.answers) == 1

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from buttons.points import PointsHistory
 from config import Limits, PointsRule
-from handlers.callback_data import Cb, pack
 from models import members, points
 from models.errors import BadInput, InsufficientPoints, NotAllowed
 from models.members import Actor, Role
@@ -190,7 +190,7 @@ async def test_points_screens(bot):
     ranking = user.last.text
     assert ranking.index("乙") < ranking.index("甲") and "丙" not in ranking and "⬅️ 我" in ranking
     # Paging past the end (an old button) shows the last page instead of failing.
-    await user.press(pack(Cb.POINTS_HISTORY, 99))
+    await user.press(PointsHistory(99).pack())
     assert "第 2/2 页" in user.last.text
 
 
@@ -211,7 +211,8 @@ async def test_grant_command_scoped_audited_and_not_repeated(bot):
     await cadre.send("/grant i801 P1")
     assert "用法" in cadre.last.text
     await cadre.send("/deduct i801 P1 31 超扣")
-    assert "积分不足" in cadre.last.text
+    # Said to the cadre about the member, not "your balance" (the member's own insufficient_points message).
+    assert cadre.last.text == "扣减没有完成：受奖者 目前只有 <b>30</b> 分，不够扣减 <b>31</b> 分。"
     plain = bot.user(8202)
     await plain.send("/grant i801 P1 30 自己发")
     assert "没有进行此操作的权限" in plain.last.text
@@ -227,3 +228,71 @@ async def test_bootstrap_admin_grants_anywhere(bot):
     admin = bot.user(ADMIN_ID)
     await admin.send("/grant i812 Q1 5 志愿服务")
     assert "发放 5" in admin.last.text
+
+
+async def test_a_cadre_cannot_grant_points_to_themselves(bot):
+    me = await make_member(bot.db, 8221, "i801", employee_no="P21", name="干部自己", role=Role.CADRE)
+    await make_member(bot.db, ADMIN_ID, "i801", employee_no="P22", name="管理员自己")
+    admin_member = await make_member(bot.db, 8222, "i801", employee_no="P23", name="别人")
+    cadre = bot.user(8221)
+    for attempt in range(2):  # repeated, with new message ids: refused every time
+        await cadre.send("/grant i801 P21 30 辛苦费")
+        assert cadre.last.text == "不能给自己发放积分，请其他干部为您办理。", attempt
+    # A configured admin is refused the same way; granting to someone else still works.
+    admin = bot.user(ADMIN_ID)
+    await admin.send("/grant i801 P22 30 辛苦费")
+    assert admin.last.text == "不能给自己发放积分，请其他干部为您办理。"
+    await cadre.send("/grant i801 P23 30 读书节")
+    assert "已为 别人 发放 30" in cadre.last.text
+    with bot.db.reading() as s:
+        assert points.balance_of(s, me.id) == 0 and points.ledger_sum(s, me.id) == 0
+        assert points.balance_of(s, admin_member.id) == 30
+        assert [(e.action, e.target) for e in members.audit.recent(s)] == [("grant", f"member:{admin_member.id}")]
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        pytest.param("²", id="superscript-two"),
+        pytest.param("３０", id="full-width"),
+        pytest.param("٣", id="arabic-indic"),
+        pytest.param("1²", id="digit-then-superscript"),
+        pytest.param("9" * 5000, id="5000-digits"),
+        pytest.param("-5", id="minus"),
+        pytest.param("5.0", id="decimal"),
+    ],
+)
+async def test_an_amount_is_ascii_digits_or_a_clear_answer(bot, amount):
+    await make_member(bot.db, 8231, "i801", role=Role.CADRE)
+    target = await make_member(bot.db, 8232, "i801", employee_no="P31")
+    cadre = bot.user(8231)
+    await cadre.send(f"/grant i801 P31 {amount} 原因")
+    assert cadre.last.text == "积分数额须为 1 到 500 之间的整数。"
+    with bot.db.reading() as s:
+        assert points.balance_of(s, target.id) == 0
+
+
+async def test_the_ranking_counts_earnings_net_of_deductions(bot):
+    """Earned this month: earning rules + cadre grants - cadre deductions; welfare spending and refunds do not count."""
+    me = await make_member(bot.db, 8241, "i801", name="甲")
+    rival = await make_member(bot.db, 8242, "i801", name="乙")
+    evened = await make_member(bot.db, 8243, "i801", name="丙")
+    limits = Limits()
+    with bot.db.writing() as s:
+        points.award(s, me.id, NO_CAP, "rank:me", DAY, amount=30)
+        points.adjust_by_cadre(s, cadre_of("i801"), me, 20, "组织活动", "rank:grant", DAY, limits)
+        points.adjust_by_cadre(s, cadre_of("i801"), me, -15, "更正", "rank:deduct", DAY, limits)
+        points.spend(s, me.id, 10, "rank:spend", DAY, "电影票")
+        points.refund(s, me.id, 10, "rank:refund", DAY, "电影票")
+        points.award(s, rival.id, NO_CAP, "rank:rival", DAY, amount=40)
+        points.spend(s, rival.id, 30, "rank:rival-spend", DAY, "电影票")
+        points.adjust_by_cadre(s, cadre_of("i801"), evened, 5, "x", "rank:even+", DAY, limits)
+        points.adjust_by_cadre(s, cadre_of("i801"), evened, -5, "x", "rank:even-", DAY, limits)
+    user = bot.user(8241)
+    await user.send("/points")
+    await user.click("排行")
+    assert user.last.text.splitlines()[1:] == [
+        "按本月获得的积分排名：干部发放的算在内，扣减的会减去，兑换福利和退还不计。",
+        "1. 乙 — 40 分",
+        "2. 甲 — 35 分 ⬅️ 我",
+    ]

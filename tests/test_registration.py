@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
-from handlers.callback_data import Cb, pack
+from buttons.members import ApproveMember, DeclineMember, PickUnit
 from models import members
+from models.errors import BadInput
 from models.members import Member, Role, RosterRow, Status
 from tests.conftest import ADMIN_ID, make_member
 
@@ -59,7 +61,7 @@ async def test_no_match_waits_for_a_cadre_of_that_unit(bot):
     pending_id = (await _member_of(bot, 5002)).id
     outsider = bot.user(other_cadre.telegram_id)
     await outsider.send("/help")
-    await outsider.press(pack(Cb.APPROVE_MEMBER, pending_id), outsider.last)
+    await outsider.press(ApproveMember(pending_id).pack(), outsider.last)
     assert "没有进行此操作的权限" in outsider.last_answer() and bot.api.alerts[-1]
     assert (await _member_of(bot, 5002)).status == Status.PENDING
     # The right cadre approves; the member is told.
@@ -105,9 +107,9 @@ async def test_plain_member_cannot_use_approve_or_forge_its_buttons(bot):
     await plain.send("/approve")
     assert "没有进行此操作的权限" in plain.last.text
     pending = await _member_of(bot, 5006)
-    await plain.press(pack(Cb.APPROVE_MEMBER, pending.id), plain.last)
+    await plain.press(ApproveMember(pending.id).pack(), plain.last)
     assert "没有进行此操作的权限" in plain.last_answer()
-    await plain.press(pack(Cb.DECLINE_MEMBER, pending.id), plain.last)
+    await plain.press(DeclineMember(pending.id).pack(), plain.last)
     assert (await _member_of(bot, 5006)).status == Status.PENDING
 
 
@@ -149,10 +151,10 @@ async def test_bad_input_at_every_step(bot):
     await user.send("/start")
     await user.send("我是谁")  # text before choosing a unit
     assert "请先在下面选择" in user.last.text
-    await user.press(pack(Cb.PICK_UNIT, "nosuch"))  # a forged unit
+    await user.press(PickUnit("nosuch").pack())  # a forged unit
     assert "没有找到这个基层工会" in user.last_answer()
     await user.press("reg:unit:<script>")  # not even well-formed
-    assert bot.api.answers[-1][1] == "按钮已过期，请重新打开菜单"
+    assert bot.api.answers[-1][1] == "这个按钮已过期，请发送 /menu 重新打开菜单。"
     await user.click("八〇一所工会")
     for bad in ("x", "工号123", "A" * 40, "A B"):
         await user.send(bad)
@@ -197,7 +199,7 @@ async def test_verified_member_start_shows_the_menu_and_cannot_register_twice(bo
     user = bot.user(8004)
     await user.send("/start")
     assert "您好" in user.last.text and "💰 我的积分" in user.last.labels
-    await user.press(pack(Cb.PICK_UNIT, "i802"))
+    await user.press(PickUnit("i802").pack())
     assert "已经是认证会员" in user.last_answer()
 
 
@@ -217,3 +219,58 @@ async def test_roster_import_verifies_waiting_requests(bot):
     assert (await _member_of(bot, 5014)).status == Status.PENDING
     await _roster(bot, RosterRow("i801", "L1", "陈十三", None))
     assert (await _member_of(bot, 5014)).status == Status.VERIFIED
+
+
+async def test_a_configured_admin_is_asked_in_their_own_language(bot):
+    """An admin from config.toml who never registered: the request reaches them in the language Telegram reports."""
+    english_admin = bot.user(ADMIN_ID, language_code="en")
+    await english_admin.send("/help")
+    await _register(bot.user(5011), "八〇一所工会", "B5011", "赵六")
+    assert "New membership request" in english_admin.last.text
+    assert "Approve" in " ".join(english_admin.last.labels)
+    # Member sections are not for an admin who has no membership: a clear word, not a crash.
+    await english_admin.send("/points")
+    assert "admin commands work right away" in english_admin.last.text
+
+
+@pytest.mark.parametrize(
+    "invisible",
+    [
+        "\u200b\u200c\u200d",  # zero-width space, non-joiner, joiner
+        "\u2060\ufeff \u200e\u200f",  # word joiner, BOM, a space, direction marks
+        "\u202e\u202d\u2066\u2069",  # direction overrides and isolates
+        "\u3164\u115f",  # Hangul fillers: letters that show nothing
+        "\x00\x07\u2028",  # controls and a line separator
+    ],
+)
+async def test_a_name_of_invisible_characters_is_refused(bot, invisible):
+    user = bot.user(5020)
+    await user.send("/start")
+    await user.click("八〇一所工会")
+    await user.send("N1")
+    await user.send(invisible)
+    assert user.last.text == "姓名不能为空，请输入您的真实姓名。"
+    assert await _member_of(bot, 5020) is None
+
+
+async def test_a_direction_override_is_dropped_so_cadres_see_the_name_as_typed(bot):
+    cadre = await make_member(bot.db, 7021, "i801", role=Role.CADRE)
+    user = bot.user(5021)
+    # U+202E would show "李四王" reversed to cadres; zero-width and full-width forms are folded too.
+    await _register(user, "八〇一所工会", "N2", "\u202e李\u200b四\u202c  Ｗａｎｇ\u00a0\u00a0Wu ")
+    assert (await _member_of(bot, 5021)).name == "李四 Wang Wu"
+    assert "李四 Wang Wu" in bot.user(cadre.telegram_id).last.text
+    # A full-width "＜" is a "<" after folding: refused like the plain one.
+    other = bot.user(5022)
+    await _register(other, "八〇一所工会", "N3", "＜b＞王五")
+    assert other.last.text == "姓名中含有不支持的符号，请只输入您的真实姓名。"
+
+
+def test_clean_name_folds_and_drops_what_nobody_sees():
+    assert members.clean_name("\u202e张三\u202c", 32) == "张三"
+    assert members.clean_name("  ｆｕｌｌ \t width\u2028name ", 32) == "full width name"
+    assert members.clean_name("Ｚｈａｎｇ\ufe0f", 32) == "Zhang"
+    for invisible in ("\u200b", "\u3164", "\u2800\u034f", "\ue000", "\U000e0041", "\ufe0f"):
+        with pytest.raises(BadInput) as refused:
+            members.clean_name(invisible, 32)
+        assert refused.value.key == "name_empty", repr(invisible)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from sqlalchemy import delete
 from sqlmodel import select
 
+from handlers.admin import AUDIT_SHOWN, INVITES_PAGE
 from models import members
+from models.audit import AuditEntry
 from models.members import Role, RoleGrant
-from tests.conftest import ADMIN_ID, make_member
+from tests.conftest import ADMIN_ID, NOW, make_member
 
 
 async def _roles(bot, telegram_id: int) -> set[tuple[str, str | None]]:
@@ -102,3 +105,95 @@ async def test_start_up_publishes_commands_per_language_and_for_staff(bot):
     assert {"points", "me", "help"} <= names and "promote" not in names
     admin_list = next(c for c in calls if c.params.get("scope", {}).get("chat_id") == ADMIN_ID)
     assert "promote" in {cmd["command"] for cmd in admin_list.params["commands"]}
+    # Member commands are for private chats (in a group they would only redirect); groups get no list.
+    assert {c.params["scope"]["type"] for c in calls if "chat_id" not in c.params["scope"]} == {"all_private_chats"}
+    assert [c.params.get("scope", {}).get("type") for c in bot.api.calls_of("deleteMyCommands")] == ["default"]
+    # An empty chat shows what the bot is before /start, in both languages, within Telegram's limits.
+    assert set(bot.api.descriptions) == {"zh", "en"} and set(bot.api.short_descriptions) == {"zh", "en"}
+    assert "会员福利" in bot.api.descriptions["zh"] and "welfare" in bot.api.short_descriptions["en"]
+
+
+async def test_a_staff_member_switching_language_gets_the_command_list_in_it(bot):
+    await make_member(bot.db, 8461, "i801", role=Role.CADRE)
+    cadre = bot.user(8461)
+    await cadre.send("/lang en")
+    mine = [c for c in bot.api.calls_of("setMyCommands") if c.params.get("scope", {}).get("chat_id") == 8461]
+    assert mine and mine[-1].params["commands"][0]["description"].isascii()
+
+
+def _pending_request(bot, telegram_id: int, unit: str) -> None:
+    with bot.db.writing() as s:
+        s.add(members.Member(telegram_id=telegram_id, unit_code=unit, employee_no=f"Q{telegram_id}", name="申请人"))
+
+
+async def test_a_unit_cadre_sees_the_counts_and_invite_links_of_their_units_only(bot):
+    await make_member(bot.db, 8410, "i803", role=Role.CADRE)
+    for i in range(3):
+        await make_member(bot.db, 8420 + i, "i803")
+    for i in range(5):
+        await make_member(bot.db, 8430 + i, "i801")
+    _pending_request(bot, 8450, "i803")
+    _pending_request(bot, 8451, "i801")
+    _pending_request(bot, 8452, "i801")
+    cadre = bot.user(8410)
+    await cadre.send("/admin")
+    lines = cadre.last.text.splitlines()
+    assert lines[1:3] == ["认证会员：4 人", "待审核申请：1 条 → /approve"]
+    links = [line for line in lines if "https://t.me/" in line]
+    assert links == ["八〇三所工会: https://t.me/gongshe_test_bot?start=u_i803"]
+    assert "🔗 各单位邀请链接" not in cadre.last.labels
+    admin = bot.user(ADMIN_ID)
+    await admin.send("/admin")
+    lines = admin.last.text.splitlines()
+    assert lines[1:3] == ["认证会员：9 人", "待审核申请：3 条 → /approve"]
+    assert "https://t.me/" not in admin.last.text
+
+
+async def test_a_bureau_admin_pages_through_every_units_invite_link(bot):
+    admin = bot.user(ADMIN_ID)
+    await admin.send("/admin")
+    await admin.click("各单位邀请链接")
+    units = bot.config.units
+    pages = -(-len(units) // INVITES_PAGE)
+    seen = []
+    for page in range(pages):
+        shown = admin.last
+        assert shown.text.splitlines()[0] == f"🔗 <b>各单位邀请链接</b>（第 {page + 1}/{pages} 页）"
+        seen += [line for line in shown.text.splitlines() if "https://t.me/" in line]
+        expected = (["⬅️ 上一页"] if page else []) + (["下一页 ➡️"] if page + 1 < pages else [])
+        assert shown.labels == expected
+        if page + 1 < pages:
+            await admin.click("下一页")
+    assert seen == [f"{u.name('zh')}: https://t.me/gongshe_test_bot?start=u_{u.code}" for u in units]
+    assert len(seen) == len(units) > INVITES_PAGE
+
+
+async def test_the_audit_log_names_who_did_what_to_whom_a_page_at_a_time(bot):
+    await make_member(bot.db, 8440, "i801", name="王干部", role=Role.CADRE)
+    target = await make_member(bot.db, 8441, "i801", name="李会员")
+    gone = await make_member(bot.db, 8442, "i801", name="走了的人")
+    with bot.db.writing() as s:
+        members.erase_member(s, gone.id)
+        s.exec(delete(AuditEntry))
+        for actor, action, who, detail in (
+            (8440, "grant", target.id, {"amount": 5}),
+            (777, "deduct", target.id, {"amount": -2}),
+            (0, "erase_member", gone.id, {}),
+        ) + ((ADMIN_ID, "promote", target.id, {"role": "volunteer"}),) * AUDIT_SHOWN:
+            s.add(AuditEntry(at=NOW, actor_telegram_id=actor, action=action, target=f"member:{who}", detail=detail))
+    admin = bot.user(ADMIN_ID)
+    await admin.send("/audit")
+    first = admin.last.text.splitlines()
+    assert first[0] == "📋 <b>操作日志</b>（第 1 页，新的在前）"
+    assert first[1:] == ["11-28 12:00 · ID 1000 设置角色 → 李会员（志愿者）"] * AUDIT_SHOWN
+    assert admin.last.labels == ["下一页 ➡️"]
+    await admin.click("下一页")
+    assert admin.last.text.splitlines() == [
+        "📋 <b>操作日志</b>（第 2 页，新的在前）",
+        f"11-28 12:00 · 系统 注销了账号 → 已注销的会员 #{gone.id}",
+        "11-28 12:00 · ID 777 扣减积分 → 李会员（-2 分）",
+        "11-28 12:00 · 王干部 发放积分 → 李会员（+5 分）",
+    ]
+    assert admin.last.labels == ["⬅️ 上一页"]
+    await admin.click("上一页")
+    assert admin.last.text.splitlines()[0] == "📋 <b>操作日志</b>（第 1 页，新的在前）"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from handlers.base import Services
 from messages import Renderer
 from models import schedule
 from models.db import Database
 from scheduled import runner
 from scheduled.backup import backup_sqlite, next_backup_time
+from services import Services
 from tests.conftest import fresh_schema, make_member, seed_units
 
 # 2026-11-28 12:00 in Shanghai.

@@ -7,17 +7,28 @@ import random
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from bot import build_application
+from buttons.welfare import (
+    AdminList,
+    CancelClaim,
+    Catalog,
+    ClaimItem,
+    CloseItem,
+    PublishItem,
+    Redeem,
+    ShowItem,
+    ShowVoucher,
+)
 from config import PointsRule
-from handlers.callback_data import Cb, pack
 from models import points, welfare
 from models.clock import local_date
 from models.flows import FlowState
 from models.members import Member, Role
-from models.welfare import ClaimStatus, ItemDraft, ItemStatus, WelfareClaim, WelfareItem
+from models.welfare import ClaimStatus, ItemDraft, ItemStatus, WelfareClaim, WelfareItem, WelfareItemUnit
 from tests.conftest import ADMIN_ID, NOW, make_member
 from tests.harness import ChatClient
 
@@ -75,7 +86,7 @@ async def test_claim_voucher_double_click_cancel(bot):
     assert voucher.photo[:8] == b"\x89PNG\r\n\x1a\n" and "券码：<code>" in voucher.text
     assert "剩余：<b>4</b>/5" in card.text and "待领取" in card.text
     # A double click on the old card button (same slot) neither claims nor charges again.
-    await user.press(pack(Cb.WELFARE_CLAIM, item_id, 1), card)
+    await user.press(ClaimItem(item_id, 1).pack(), card)
     claims = await _claims(bot.db, item_id)
     assert len(claims) == 1 and claims[0].status == ClaimStatus.ACTIVE
     with bot.db.reading() as s:
@@ -136,7 +147,7 @@ async def test_other_units_items_are_invisible_and_forged_presses_refused(bot):
     user = bot.user(9005)
     await user.send("/welfare")
     assert "电影票" not in user.last.text
-    await user.press(pack(Cb.WELFARE_CLAIM, item_id, 1))
+    await user.press(ClaimItem(item_id, 1).pack())
     assert user.last_answer()
     assert await _claims(bot.db, item_id) == []
     # Someone else's voucher, admin buttons, nonsense ids.
@@ -148,12 +159,12 @@ async def test_other_units_items_are_invisible_and_forged_presses_refused(bot):
     await owner.click("立即抢")
     claim = (await _claims(bot.db, other_item))[0]
     for data in (
-        pack(Cb.WELFARE_VOUCHER, claim.id),
-        pack(Cb.WELFARE_CANCEL_YES, claim.id),
-        pack(Cb.WELFARE_PUBLISH, other_item),
-        pack(Cb.WELFARE_CLOSE, other_item),
-        pack(Cb.WELFARE_REDEEM, claim.voucher_code),
-        pack(Cb.WELFARE_ITEM, 99999),
+        ShowVoucher(claim.id).pack(),
+        CancelClaim(claim.id).pack(),
+        PublishItem(other_item).pack(),
+        CloseItem(other_item).pack(),
+        Redeem(claim.voucher_code).pack(),
+        ShowItem(99999).pack(),
     ):
         await user.press(data)
         assert user.last_answer(), data
@@ -183,7 +194,7 @@ async def test_redeem_by_command_and_deep_link(bot):
     assert "已核销" in cadre.last.text
     await cadre.send(f"/redeem {code.lower()}")
     assert "已领取" in cadre.last.text and "确认核销" not in cadre.last.labels
-    await cadre.press(pack(Cb.WELFARE_REDEEM, code))
+    await cadre.press(Redeem(code).pack())
     assert "王干事" in cadre.last_answer()
     await cadre.send("/redeem NOPE0000")
     assert "NOPE0000" in cadre.last.text
@@ -226,7 +237,7 @@ async def test_upcoming_item_remind_me(bot):
     await user.click("开始时提醒我")
     assert user.last_answer() == "好的，开始时提醒您"
     assert "开始时会提醒您" in user.last.text
-    await user.press(pack(Cb.WELFARE_CLAIM, item_id, 1))
+    await user.press(ClaimItem(item_id, 1).pack())
     assert "开始" in user.last_answer()
 
 
@@ -236,9 +247,15 @@ async def test_cadre_creates_an_item_step_by_step_surviving_a_restart(bot):
     await cadre.send("/admin")
     await cadre.click("福利管理")
     await cadre.click("新建福利")
+    assert cadre.last.text.startswith("第 1/")
     await cadre.send("抢福利")
     assert "请用下面的按钮" in cadre.last.text
     await cadre.click("抢福利")
+    assert cadre.last.text.startswith("第 2/12 步")  # a first-come item asks 12 questions
+    await cadre.send("电影票一张")
+    # Back: the title question again, the earlier answer forgotten.
+    await cadre.click("返回")
+    assert cadre.last.text.startswith("第 2/12 步") and "福利名称" in cadre.last.text
     await cadre.send("电影票两张")
     await cadre.click("跳过")
     await cadre.send("工会办公室 301")
@@ -267,7 +284,10 @@ async def test_cadre_creates_an_item_step_by_step_surviving_a_restart(bot):
     await cadre.click("跳过")
     assert "哪些会员可以领取" in cadre.last.text
     assert "全部单位" not in cadre.last.labels  # a unit cadre offers items to their own unit only
+    assert cadre.last.text.startswith("第 12/12 步")
     await cadre.click("八〇一所工会")
+    assert "☑️ 八〇一所工会" in cadre.last.labels
+    await cadre.click("选好了")
     assert "草稿「电影票两张」已保存" in " ".join(m.text for m in cadre.messages[-2:])
     await cadre.click("发布")
     assert cadre.last_answer() == "已发布"
@@ -314,7 +334,7 @@ async def test_cadre_edits_before_opening_and_closes_early(bot):
     await make_member(bot.db, 9015, "i801")
     plain = bot.user(9015)
     await plain.send("/help")
-    await plain.press(pack(Cb.WELFARE_ADMIN))
+    await plain.press(AdminList().pack())
     assert "没有进行此操作的权限" in plain.last_answer()
 
 
@@ -340,7 +360,7 @@ async def test_claim_storm_through_the_application(bot):
 
     async def press(telegram_id: int) -> None:
         async with semaphore:
-            await ChatClient(bot.app, bot.api, telegram_id).press(pack(Cb.WELFARE_CLAIM, item_id, 1), message)
+            await ChatClient(bot.app, bot.api, telegram_id).press(ClaimItem(item_id, 1).pack(), message)
 
     await asyncio.gather(*(press(t) for t in presses))
     claims = await _claims(bot.db, item_id)
@@ -398,5 +418,146 @@ async def test_item_photo_on_the_card_and_as_a_form_answer(bot):
     await cadre.send_photo("AgACgift")
     assert "需要多少积分" in cadre.last.text
     with bot.db.reading() as s:
-        flow = s.get(FlowState, 9021)
+        flow = s.get(FlowState, (9021, "welfare"))
     assert flow.data["photo"] == "AgACgift" and item_id
+
+
+async def test_an_item_made_in_chat_can_open_now_for_several_units(bot):
+    await make_member(bot.db, ADMIN_ID, "hq")
+    admin = bot.user(ADMIN_ID)
+    await admin.send("/admin")
+    await admin.click("福利管理")
+    await admin.click("新建福利")
+    await admin.click("普惠")
+    await admin.send("新年挂历")
+    for _ in range(3):  # description, pick-up, photo
+        await admin.click("跳过")
+    await admin.send("0")
+    await admin.click("跳过")  # no cap
+    await admin.click("发布后立即开始")
+    closes = (NOW + timedelta(days=3)).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    await admin.send(closes)
+    await admin.click("跳过")  # no redeem-by
+    await admin.click("八〇一所工会")
+    await admin.click("八〇二所工会")
+    await admin.click("八〇二所工会")  # untick
+    await admin.click("八〇五所工会")
+    await admin.click("选好了")
+    await admin.click("发布")
+    with bot.db.reading() as s:
+        item = s.exec(select(WelfareItem)).one()
+        units = set(s.exec(select(WelfareItemUnit.unit_code).where(WelfareItemUnit.item_id == item.id)))
+    assert item.opens_at == NOW and units == {"i801", "i805"}
+    for telegram_id, unit, sees in ((9031, "i801", True), (9032, "i805", True), (9033, "i802", False)):
+        await rich_member(bot.db, telegram_id, unit)
+        member = bot.user(telegram_id)
+        await member.send("/welfare")
+        assert ("新年挂历" in member.last.text) is sees
+
+
+async def test_a_cadre_cannot_redeem_their_own_voucher(bot):
+    item_id = await open_item(bot.db)
+    cadre_member = await make_member(bot.db, 9101, "i801", role=Role.CADRE)
+    with bot.db.writing() as s:
+        points.award(s, cadre_member.id, GIFT, "seed:9101", local_date(SHANGHAI), amount=50)
+        code = welfare.claim(s, cadre_member, item_id, NOW, SHANGHAI).claim.voucher_code
+    cadre = bot.user(9101)
+    for attempt in range(2):
+        await cadre.send(f"/redeem {code}")
+        await cadre.click("确认核销")
+        assert cadre.last_answer() == "这是您自己的券，不能由您本人核销，请其他干部为您办理。", attempt
+    # A forged press of the Redeem button is refused the same way.
+    await cadre.press(Redeem(code).pack())
+    assert cadre.last_answer() == "这是您自己的券，不能由您本人核销，请其他干部为您办理。"
+    assert [c.status for c in await _claims(bot.db, item_id)] == [ClaimStatus.ACTIVE]
+    await make_member(bot.db, 9102, "i801", role=Role.CADRE)
+    colleague = bot.user(9102)
+    await colleague.send(f"/redeem {code}")
+    await colleague.click("确认核销")
+    assert colleague.last.text == f"✅ 已核销：电影票 · 成员9101 · <code>{code}</code>"
+
+
+async def _many_items(bot, count: int) -> list[int]:
+    """`count` free open items, titled 福利01, 福利02, ... (newest last)."""
+    return [await open_item(bot.db, cost=0, title=f"福利{n:02d}") for n in range(1, count + 1)]
+
+
+async def test_the_catalog_my_welfare_and_the_cadres_list_are_paged(bot):
+    page = welfare.CATALOG_SIZE
+    item_ids = await _many_items(bot, page + 1)
+    member = await make_member(bot.db, 9111, "i801")
+    with bot.db.writing() as s:
+        for item_id in item_ids:
+            welfare.claim(s, member, item_id, NOW, SHANGHAI)
+    newest_first = [f"福利{n:02d}" for n in range(page + 1, 0, -1)]
+    user = bot.user(9111)
+    await user.send("/welfare")
+    assert user.last.labels == [*newest_first[:page], "下一页 ➡️", "📋 我的福利", "🏠 首页"]
+    await user.click("下一页")
+    assert user.last.labels == [newest_first[page], "⬅️ 上一页", "📋 我的福利", "🏠 首页"]
+    assert "福利01" in user.last.text and "福利02" not in user.last.text
+    await user.click("我的福利")
+    assert user.last.labels == [*(f"🎫 {t}" for t in newest_first[:page]), "下一页 ➡️", "↩️ 返回"]
+    assert user.last.text.count("待领取") == page
+    await user.click("下一页")
+    assert user.last.labels == ["🎫 福利01", "⬅️ 上一页", "↩️ 返回"]
+    await make_member(bot.db, ADMIN_ID, "hq")
+    admin = bot.user(ADMIN_ID)
+    await admin.send("/admin")
+    await admin.click("福利管理")
+    assert admin.last.labels == [*newest_first[:page], "下一页 ➡️", "➕ 新建福利"]
+    await admin.click("下一页")
+    assert admin.last.labels == ["福利01", "⬅️ 上一页", "➕ 新建福利"]
+    # An old catalog button made before pages existed ("wf:list") still opens the first page.
+    await user.press(Catalog().pack())
+    assert user.last.labels[0] == newest_first[0]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param("²", id="superscript-two"),
+        pytest.param("٣", id="arabic-indic-three"),
+        pytest.param("３", id="full-width-three"),
+        pytest.param("9" * 5000, id="5000-digits"),
+    ],
+)
+async def test_a_number_in_the_item_form_is_ascii_digits(bot, answer):
+    await make_member(bot.db, ADMIN_ID, "hq")
+    admin = bot.user(ADMIN_ID)
+    await admin.send("/admin")
+    await admin.click("福利管理")
+    await admin.click("新建福利")
+    await admin.click("普惠")
+    await admin.send("新年挂历")
+    for _ in range(3):  # description, pick-up, photo
+        await admin.click("跳过")
+    await admin.send(answer)
+    assert admin.last.text == "请输入 0 到 1000000 之间的整数。"
+    await admin.send("0")
+    assert "跳过" in admin.last.labels  # on to the next question
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        pytest.param("0001-01-01 00:00", id="year-1"),
+        pytest.param("0001-01-01 07:59", id="year-1-before-utc"),
+        pytest.param("9999-12-31 23:59", id="year-9999"),
+        pytest.param("２０２７-01-01 12:00", id="full-width-digits"),
+    ],
+)
+async def test_a_time_in_the_item_form_has_ascii_digits_and_a_sane_year(bot, typed):
+    await make_member(bot.db, ADMIN_ID, "hq")
+    admin = bot.user(ADMIN_ID)
+    await admin.send("/admin")
+    await admin.click("福利管理")
+    await admin.click("新建福利")
+    await admin.click("普惠")
+    await admin.send("新年挂历")
+    for _ in range(3):  # description, pick-up, photo
+        await admin.click("跳过")
+    await admin.send("0")
+    await admin.click("跳过")  # no cap
+    await admin.send(typed)
+    assert admin.last.text == "时间格式不对，请按 <code>2026-12-01 12:00</code> 的格式输入。"

@@ -15,9 +15,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from buttons.welfare import ShowItem, ShowVoucher
 from config import Config, PointsRule
-from handlers.base import Services
-from handlers.callback_data import Cb, pack
 from messages import Renderer
 from models import points, welfare
 from models.db import Database
@@ -26,6 +25,7 @@ from models.outbox import OutboxMessage
 from models.welfare import ClaimStatus, ItemDraft, Mode, WelfareClaim, WelfareItem, WelfareReminder
 from scheduled import runner
 from scheduled.welfare import run_welfare
+from services import Services
 
 T0 = datetime(2026, 6, 18, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai: the items open
 BEFORE = T0 - timedelta(hours=1)
@@ -145,7 +145,7 @@ async def test_an_opening_tells_exactly_the_reminded_members_once_in_their_langu
     context = {"title": item.title, "mode": item.mode, "cost": item.cost, "closes_at": local(CLOSES, config)}
     for row, language in zip(rows, ["zh", "en"], strict=True):
         assert row.text == RENDERER.render(language, "welfare_notices/opened", **context)
-        assert button(row) == (RENDERER.label(language, "welfare_notice_open_item"), pack(Cb.WELFARE_ITEM, item.id))
+        assert button(row) == (RENDERER.label(language, "welfare_notice_open_item"), ShowItem(item.id).pack())
     assert rows[0].text != rows[1].text
 
     assert await run_welfare(services, DURING) == "ok"
@@ -202,7 +202,7 @@ async def test_a_lottery_is_drawn_at_close_and_everyone_hears_their_result_once(
             assert claim.voucher_code in row.text
             assert button(row) == (
                 RENDERER.label(lang, "welfare_notice_show_voucher"),
-                pack(Cb.WELFARE_VOUCHER, claim.id),
+                ShowVoucher(claim.id).pack(),
             )
         else:
             assert row.kind == "welfare_lost" and claim.status == ClaimStatus.LOST
@@ -236,7 +236,7 @@ async def test_group_buys_settle_reached_with_vouchers_and_failed_with_refunds(d
         assert row.text == RENDERER.render(m.language, "welfare_notices/group_reached", **context, redeem_by=None)
         assert button(row) == (
             RENDERER.label(m.language, "welfare_notice_show_voucher"),
-            pack(Cb.WELFARE_VOUCHER, claim.id),
+            ShowVoucher(claim.id).pack(),
         )
     for m in people[3:]:
         row = by_member[m.id]
