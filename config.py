@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
@@ -20,12 +21,21 @@ UNIT_CODE = re.compile(r"^[a-z0-9]{1,16}$")
 
 
 class ConfigError(Exception):
-    """A configuration key is missing or wrong; the message names the key and the problem."""
+    """A configuration key is missing or wrong; the message names the key and the problem.
 
-    def __init__(self, key: str, problem: str) -> None:
+    `label` (with `params`, in `language`) names a CLI text in messages/ that says the same with the fix, for
+    the mistakes an operator is most likely to make.
+    """
+
+    def __init__(
+        self, key: str, problem: str, *, label: str = "", params: dict[str, Any] | None = None, language: str = "zh"
+    ) -> None:
         super().__init__(f"config error: {key}: {problem}")
         self.key = key
         self.problem = problem
+        self.label = label
+        self.params = params or {}
+        self.language = language
 
 
 @dataclass(frozen=True)
@@ -172,6 +182,23 @@ def sync_url(url: str) -> str:
     raise UnsupportedDatabaseURL(url)
 
 
+def describe_database(url: str) -> str:
+    """The database for a log line: dialect and file, or dialect and user@host:port/name; never a password."""
+    scheme, _sep, rest = url.partition("://")
+    dialect = scheme.split("+")[0]
+    if dialect == "sqlite":
+        return f"sqlite {rest.removeprefix('/') or ':memory:'}"
+    parts = urlsplit(url)
+    user = f"{parts.username}@" if parts.username else ""
+    host = parts.netloc.rpartition("@")[2] or "localhost"
+    return f"postgresql {user}{host}{parts.path}"
+
+
+def home_dir() -> Path:
+    """Where config.toml, .env and data/ are: this checkout, or the working directory of an installed copy."""
+    return PROJECT_DIR if (PROJECT_DIR / "config.toml").is_file() else Path.cwd()
+
+
 def _resolve_sqlite_path(url: str, base: Path) -> str:
     """Make a relative SQLite file path absolute against the project directory."""
     scheme, _sep, rest = url.partition(":///")
@@ -252,10 +279,16 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
     try:
         sync_url(database_url)
     except UnsupportedDatabaseURL:
+        # Only the scheme is shown: the rest of a URL may hold a password.
+        key = "DATABASE_URL" if env.get("DATABASE_URL") else "database.url"
+        scheme = database_url.partition("://")[0] if "://" in database_url else ""
         raise ConfigError(
-            "database.url",
-            f"{database_url.partition('://')[0]!r} is not a database this bot supports: "
-            "use sqlite:///path/to/file.db or postgresql://user@host/database",
+            key,
+            f"{scheme!r} is not a database this bot supports: "
+            "use sqlite:///path/to/file.db or postgresql://user@host/database (postgres:// works too)",
+            label="cli_database_url_unsupported",
+            params={"key": key, "scheme": scheme},
+            language=default_language,
         ) from None
     api_base_url = env.get("BOT_API_BASE_URL") or _get(bot, "api_base_url", str, "bot", "https://api.telegram.org/bot")
     concurrent = _get(bot, "concurrent_updates", int, "bot", 64)
@@ -291,15 +324,20 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
 
 
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
-    """Read .env (if present), then the config file (GONGSHE_CONFIG or config.toml), and validate."""
+    """Read .env (if present), then the config file (`path`, GONGSHE_CONFIG or config.toml), and validate.
+
+    In a checkout these are next to bot.py; an installed copy (pip install .) reads them from the working directory,
+    and relative paths in the file (the SQLite file, backups) are relative to that directory too.
+    """
+    home = home_dir()
     if env is None:
-        load_dotenv(PROJECT_DIR / ".env", override=False)
+        load_dotenv(home / ".env", override=False)
         env = dict(os.environ)
-    config_path = Path(path or env.get("GONGSHE_CONFIG") or DEFAULT_CONFIG)
+    config_path = Path(path or env.get("GONGSHE_CONFIG") or home / "config.toml")
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(str(config_path), "file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(config_path), f"not valid TOML: {exc}") from None
-    return parse_config(raw, env)
+    return parse_config(raw, env, home)

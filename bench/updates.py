@@ -1,21 +1,29 @@
-"""Offline throughput of the real bot: /points (read), /grant (write) and a bare PTB reply as the baseline.
+"""Offline throughput of the real bot: /points (a read), /grant (a write) and a bare PTB reply, in one run.
 
-Run: `.venv/bin/python bench/updates.py [--n 5000] [--members 1000] [--db URL]`. The last line is
-`points_per_s=<n> award_per_s=<n> bare_reply_per_s=<n>`; the run fails (exit 1) if any reply was not the
-success text or the ledger and the balances disagree afterwards.
+Run: `.venv/bin/python bench/updates.py [--n 2000] [--members 1000] [--db URL]`.
+
+Every Application is started with AIORateLimiter as in production and fed through app.update_queue (PTB's own
+update fetcher, concurrent_updates from config.toml). Replies leave the update's slot (handlers/sending.py's
+ReplySender), so a rate is updates fully handled (process_update returned) per second; how long the
+background replies then took to drain (the limiter holds them to ~30/s) is reported beside it. The bare
+baseline is a PTB Application whose one handler sends a fixed reply through a ReplySender, as the bot does.
+
+Checks (exit 1 if any fails): every /points got exactly one reply, the balance message with that member's
+balance; every /grant the success message in the cadre's chat and nothing else; every ledger sum equals the
+balance, the total is the seeded total plus the grants, and each /grant left one ledger row, one audit row and
+one durable notice (outbox row) for the member. The last line is
+`points_per_s=<n> points_ratio=<r> award_per_s=<n> award_ratio=<r> bare_reply_per_s=<n>`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import logging
-import pstats
+import gc
 import sys
-import tempfile
+import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,31 +32,42 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func  # noqa: E402
-from sqlmodel import select  # noqa: E402
+from sqlmodel import Session, col, select  # noqa: E402
 from telegram import Update  # noqa: E402
-from telegram.ext import CommandHandler, ContextTypes  # noqa: E402
+from telegram.ext import Application, CommandHandler, ContextTypes  # noqa: E402
 
 from bench._common import (  # noqa: E402
     ADMIN_ID,
     RunningBot,
+    ThreadProfiler,
+    TimedBotAPI,
     Timing,
+    add_common_arguments,
     bare_application,
-    bench_config,
     command_update,
-    default_sqlite_url,
-    prepare_schema,
-    process_all,
+    count_members,
+    fail,
+    feed_at_once,
+    ledger_mismatches,
+    print_profile,
+    run_benchmark,
+    start_bare,
     start_bot,
+    stop_bare,
     stop_bot,
+    timed,
 )
 from config import Config  # noqa: E402
+from handlers.base import Outgoing, deliver  # noqa: E402
+from handlers.sending import ReplySender  # noqa: E402
 from messages import Renderer  # noqa: E402
 from models import members, points  # noqa: E402
 from models.audit import AuditEntry  # noqa: E402
 from models.clock import local_date  # noqa: E402
+from models.db import Database  # noqa: E402
 from models.members import Actor, Member, Role, RosterRow  # noqa: E402
+from models.outbox import OutboxMessage  # noqa: E402
 from models.points import LedgerEntry  # noqa: E402
-from tests.harness import FakeBotAPI  # noqa: E402
 
 MEMBER_BASE_ID = 10_000_000
 CADRE_BASE_ID = 20_000_000
@@ -59,6 +78,8 @@ GRANT_REASON = "bench award"
 BARE_TEXT = "pong"
 # Stands in for the balance when a grant reply is checked (the balance depends on the order of grants).
 BALANCE_MARK = "\x00balance\x00"
+# Targets from the issue.
+TARGETS = {"points_ratio": 0.40, "award_ratio": 0.25}
 
 
 @dataclass
@@ -82,8 +103,33 @@ class Population:
     cadres: dict[str, Person]
 
 
-async def seed(bot: RunningBot, config: Config, count: int) -> Population:
-    """Roster, registration, seed ledger rows and one cadre per unit, all through the model functions."""
+@dataclass(frozen=True)
+class Phase:
+    """One measured phase: the handled rate, the drain of its replies and each thread's CPU."""
+
+    name: str
+    handled: Timing
+    drain: Timing
+    thread_cpu: str
+
+    def report(self) -> None:
+        """Two lines: handled rate and reply drain, each with CPU ms per update."""
+        h, d = self.handled, self.drain
+        print(
+            f"{self.name:<6} {h.count} updates handled in {h.wall:.3f}s = {h.per_s:.0f}/s, "
+            f"{h.cpu_ms:.3f} ms CPU per update ({self.thread_cpu})"
+        )
+        print(
+            f"{self.name:<6} their replies drained {d.wall:.1f}s later = {d.per_s:.1f}/s (AIORateLimiter), "
+            f"{d.cpu_ms:.3f} ms CPU per reply"
+        )
+
+
+# --- seeding, through the model functions ---------------------------------------------------------------------
+
+
+def seed(db: Database, config: Config, count: int) -> Population:
+    """Roster, registration (verified by the roster), seed ledger rows and one cadre per unit."""
     units = [u.code for u in config.units]
     people = [
         Person(MEMBER_BASE_ID + i, units[i % len(units)], f"E{i:06d}", f"成员{i}", "en" if i % 4 == 0 else "zh")
@@ -94,12 +140,11 @@ async def seed(bot: RunningBot, config: Config, count: int) -> Population:
     today = local_date(config.timezone)
     rule = config.rules[SEED_RULE]
     admin = Actor(ADMIN_ID, None, True, frozenset(), frozenset())
-    async with bot.db.write() as session:
-        await members.import_roster(
-            session, [RosterRow(p.unit_code, p.employee_no, p.name, None) for p in everyone], ADMIN_ID
-        )
+    with db.writing() as session:
+        roster = [RosterRow(p.unit_code, p.employee_no, p.name, None) for p in everyone]
+        members.import_roster(session, roster, ADMIN_ID)
         for p in everyone:
-            member = await members.register(session, p.telegram_id, p.unit_code, p.employee_no, p.name, p.language)
+            member = members.register(session, p.telegram_id, p.unit_code, p.employee_no, p.name, p.language)
             if not member.verified:
                 raise SystemExit(f"seeding failed: {p.employee_no} was not verified by the roster")
             p.member_id = member.id
@@ -107,30 +152,91 @@ async def seed(bot: RunningBot, config: Config, count: int) -> Population:
             for k in range(SEED_ROWS_PER_MEMBER):
                 amount = 1 + (p.member_id + k) % 20
                 day = today - timedelta(days=k)
-                result = await points.award(session, p.member_id, rule, f"seed:{p.member_id}:{k}", day, amount)
-                p.balance += result.amount
+                p.balance += points.award(session, p.member_id, rule, f"seed:{p.member_id}:{k}", day, amount).amount
         for code, cadre in cadres.items():
-            target = await session.get(Member, cadre.member_id)
-            await members.set_role(session, admin, target, Role.CADRE, code, True)
+            target = session.get(Member, cadre.member_id)
+            members.set_role(session, admin, target, Role.CADRE, code, True)
     return Population(people, cadres)
 
 
-def points_updates(bot: RunningBot, people: list[Person], n: int, offset: int) -> list[Update]:
-    """N /points commands, spread round-robin over the members."""
+# --- the updates ------------------------------------------------------------------------------------------------
+
+
+def points_updates(app: Application, people: list[Person], n: int, offset: int) -> list[Update]:
+    """N /points commands, round-robin over the members."""
     chosen = [people[(offset + i) % len(people)] for i in range(n)]
-    return [command_update(bot.app, p.telegram_id, "/points", p.language) for p in chosen]
+    return [command_update(app, p.telegram_id, "/points", p.language) for p in chosen]
 
 
-def grant_updates(bot: RunningBot, pop: Population, n: int, offset: int) -> tuple[list[Update], list[Person]]:
+def grant_updates(app: Application, pop: Population, n: int, offset: int) -> tuple[list[Update], list[Person]]:
     """N /grant commands, each by the cadre of the target's unit, to members round-robin."""
     updates, targets = [], []
     for i in range(n):
         target = pop.members[(offset + i) % len(pop.members)]
         cadre = pop.cadres[target.unit_code]
         text = f"/grant {target.unit_code} {target.employee_no} {GRANT_AMOUNT} {GRANT_REASON}"
-        updates.append(command_update(bot.app, cadre.telegram_id, text, cadre.language))
+        updates.append(command_update(app, cadre.telegram_id, text, cadre.language))
         targets.append(target)
     return updates, targets
+
+
+async def measure(
+    app: Application,
+    replies: ReplySender,
+    db: Database | None,
+    warm: list[Update],
+    run: list[Update],
+    *,
+    profile: bool,
+    store: bool,
+) -> tuple[Timing, Timing, str]:
+    """Warm up (replies drained), then the timed updates until handled, then the drain of their replies."""
+    await feed_at_once(app, warm, store=store)
+    await replies.drain()
+    gc.collect()
+    profiler = ThreadProfiler(db, profile=profile)
+    await profiler.start()
+    handled = await feed_at_once(app, run, store=store)
+    stats = await profiler.stop()
+    if stats is not None:
+        print_profile(stats, len(run), "timed phase")
+    cpu = time.process_time()
+    drain_wall = await timed(replies.drain())
+    drain = Timing(len(run), drain_wall, time.process_time() - cpu)
+    return handled, drain, profiler.thread_cpu()
+
+
+# --- the bare baseline ------------------------------------------------------------------------------------------
+
+
+async def bare_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The baseline handler: one fixed reply, handed to a ReplySender the way the bot's wrapper does."""
+    chat_id = update.effective_chat.id
+    sender: ReplySender = context.bot_data["replies"]
+    sender.submit(context.application, chat_id, [Outgoing(chat_id, BARE_TEXT)])
+
+
+async def bench_bare(config: Config, args: argparse.Namespace) -> Phase:
+    """A bare Application (Defaults, concurrency, AIORateLimiter as the bot's) replying through a ReplySender."""
+    api = TimedBotAPI()
+    app = bare_application(config, api)
+    app.add_handler(CommandHandler("ping", bare_reply))
+    sender = ReplySender(deliver)
+    app.bot_data["replies"] = sender
+    await start_bare(app)
+    try:
+        warm = [command_update(app, MEMBER_BASE_ID + i % args.members, "/ping") for i in range(args.warmup)]
+        run = [command_update(app, MEMBER_BASE_ID + i % args.members, "/ping") for i in range(args.n)]
+        handled, drain, cpu = await measure(app, sender, None, warm, run, profile=args.profile == "bare", store=False)
+    finally:
+        await stop_bare(app)
+    sent = [c for c in api.calls_of("sendMessage") if c.params.get("text") == BARE_TEXT]
+    if len(sent) != args.n + args.warmup or api.unexpected:
+        raise SystemExit(f"FAILED: bare baseline sent {len(sent)} replies for {args.n + args.warmup} updates")
+    return Phase("bare", handled, drain, cpu)
+
+
+# --- checks -----------------------------------------------------------------------------------------------------
 
 
 def check_points_replies(bot: RunningBot, renderer: Renderer, people: list[Person], sent: Counter[int]) -> list[str]:
@@ -176,141 +282,121 @@ def _fills(text: str, head: str, tail: str) -> bool:
     return text.startswith(head) and text.endswith(tail) and text[len(head) : len(text) - len(tail)].isdigit()
 
 
-async def check_ledger(bot: RunningBot, pop: Population, grants: int) -> list[str]:
-    """Ledger sum equals every member's balance; one ledger row and one audit row per grant."""
+@dataclass(frozen=True)
+class LedgerState:
+    """Balances, ledger, audit and outbox after the run."""
+
+    wrong: list[int]
+    total_balance: int
+    members: int
+    grant_rows: int
+    audit_rows: int
+    notices: int
+
+
+def ledger_state(session: Session) -> LedgerState:
+    """Members whose ledger sum differs from their balance, the totals, and what each /grant left behind."""
+    balances = session.exec(select(func.count(), func.sum(Member.balance))).one()
+    grant_rows = session.exec(select(func.count()).where(LedgerEntry.rule == points.GRANT_RULE)).one()
+    audit_rows = session.exec(select(func.count()).where(AuditEntry.action == "grant")).one()
+    notices = session.exec(
+        select(func.count()).where(col(OutboxMessage.kind) == "notice", col(OutboxMessage.chat_id) >= MEMBER_BASE_ID)
+    ).one()
+    return LedgerState(ledger_mismatches(session), balances[1] or 0, balances[0], grant_rows, audit_rows, notices)
+
+
+def check_ledger(state: LedgerState, pop: Population, grants: int) -> list[str]:
+    """Ledger sum equals every balance; the total moved by exactly the grants; one ledger, audit and outbox row each."""
     problems = []
-    async with bot.db.read() as session:
-        by_member = select(LedgerEntry.member_id, func.sum(LedgerEntry.delta)).group_by(LedgerEntry.member_id)
-        sums = dict((await session.exec(by_member)).all())
-        balances = dict((await session.exec(select(Member.id, Member.balance))).all())
-        grant_rows = (await session.exec(select(func.count()).where(LedgerEntry.rule == points.GRANT_RULE))).one()
-        audit_rows = (await session.exec(select(func.count()).where(AuditEntry.action == "grant"))).one()
-    wrong = [mid for mid, balance in balances.items() if balance != sums.get(mid, 0)]
-    if wrong:
-        problems.append(f"{len(wrong)} members whose balance differs from their ledger sum (e.g. id {wrong[0]})")
+    if state.wrong:
+        problems.append(f"{len(state.wrong)} balances differ from the ledger (e.g. member {state.wrong[0]})")
     expected_total = sum(p.balance for p in pop.members) + grants * GRANT_AMOUNT
-    if sum(balances.values()) != expected_total:
-        problems.append(f"total balance {sum(balances.values())}, expected {expected_total}")
-    if grant_rows != grants:
-        problems.append(f"{grant_rows} grant ledger rows for {grants} grants")
-    if audit_rows != grants:
-        problems.append(f"{audit_rows} grant audit rows for {grants} grants")
+    if state.total_balance != expected_total:
+        problems.append(f"total balance {state.total_balance}, expected {expected_total}")
+    for what, found in (("ledger", state.grant_rows), ("audit", state.audit_rows), ("outbox notice", state.notices)):
+        if found != grants:
+            problems.append(f"{found} grant {what} rows for {grants} grants")
     print(
-        f"check: members={len(balances)} ledger_sum==balance for all={not wrong} "
-        f"grant_ledger_rows={grant_rows} grants_sent={grants} audit_rows={audit_rows}"
+        f"check: members={state.members} ledger_sum==balance for all={not state.wrong} grants_sent={grants} "
+        f"grant_ledger_rows={state.grant_rows} audit_rows={state.audit_rows} member_notices={state.notices}"
     )
     return problems
 
 
-async def bare_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The baseline handler: one fixed reply, no database, no templates."""
-    await context.bot.send_message(update.effective_chat.id, BARE_TEXT)
-
-
-async def bench_bare(config: Config, n: int, warmup: int) -> Timing:
-    """Updates per second of a bare Application (same fake request and Defaults) with one CommandHandler."""
-    api = FakeBotAPI()
-    app = bare_application(config, api)
-    app.add_handler(CommandHandler("ping", bare_reply))
-    await app.initialize()
-    try:
-        await process_all(app, [command_update(app, MEMBER_BASE_ID + i, "/ping") for i in range(warmup)])
-        timing = await process_all(app, [command_update(app, MEMBER_BASE_ID + i, "/ping") for i in range(n)])
-    finally:
-        await app.shutdown()
-    sent = [c for c in api.calls_of("sendMessage") if c.params.get("text") == BARE_TEXT]
-    if len(sent) != n + warmup or api.unexpected:
-        raise SystemExit(f"FAILED: bare baseline sent {len(sent)} replies for {n + warmup} updates")
-    return timing
+# --- the run ----------------------------------------------------------------------------------------------------
 
 
 async def run(args: argparse.Namespace, config: Config) -> int:
-    """Seed, warm up, time each phase, verify; prints the figures."""
-    bot = await start_bot(config, keep_rate_limiter=args.keep_rate_limiter)
-    renderer = Renderer()
-    profiler = cProfile.Profile() if args.profile else None
+    """The bare baseline, then seed, /points and /grant, each warmed up, timed, drained and checked."""
+    bare = await bench_bare(config, args)
+    bot = await start_bot(config)
+    renderer = bot.services.renderer
     try:
-        async with bot.db.read() as session:
-            if (await session.exec(select(func.count()).select_from(Member))).one():
-                print("FAILED: the database already has members; give an empty one", file=sys.stderr)
-                return 2
-        pop = await seed(bot, config, args.members)
-        print(f"seeded {len(pop.members)} members, {len(pop.cadres)} cadres, db={bot.db.dialect}")
+        if await bot.db.read(count_members):
+            print("FAILED: the database already has members; give an empty one", file=sys.stderr)
+            return 2
+        pop = await asyncio.to_thread(seed, bot.db, config, args.members)
+        concurrency = bot.app.update_processor.max_concurrent_updates
+        print(
+            f"setup: db={bot.db.dialect} members={len(pop.members)} cadres={len(pop.cadres)} "
+            f"concurrent_updates={concurrency} rate_limiter={type(bot.app.bot.rate_limiter).__name__} "
+            f"inbox={'on' if args.inbox else 'off'}"
+        )
+        replies = bot.services.replies
 
-        sent: Counter[int] = Counter()
-        warm = points_updates(bot, pop.members, args.warmup, 0)
-        timed = points_updates(bot, pop.members, args.n, args.warmup)
-        for u in warm + timed:
-            sent[u.effective_user.id] += 1
-        await process_all(bot.app, warm)
-        if profiler and args.profile == "points":
-            profiler.enable()
-        points_timing = await process_all(bot.app, timed)
-        if profiler:
-            profiler.disable()
+        warm = points_updates(bot.app, pop.members, args.warmup, 0)
+        timed_points = points_updates(bot.app, pop.members, args.n, args.warmup)
+        sent = Counter(u.effective_user.id for u in warm + timed_points)
+        profile, store = args.profile == "points", args.inbox
+        handled, drain, cpu = await measure(bot.app, replies, bot.db, warm, timed_points, profile=profile, store=store)
+        points_phase = Phase("points", handled, drain, cpu)
         problems = check_points_replies(bot, renderer, pop.members, sent)
 
-        warm, warm_targets = grant_updates(bot, pop, args.warmup, 0)
-        timed, targets = grant_updates(bot, pop, args.n, args.warmup)
-        await process_all(bot.app, warm)
-        if profiler and args.profile == "award":
-            profiler.enable()
-        award_timing = await process_all(bot.app, timed)
-        if profiler:
-            profiler.disable()
+        warm, warm_targets = grant_updates(bot.app, pop, args.warmup, 0)
+        timed_grants, targets = grant_updates(bot.app, pop, args.n, args.warmup)
+        profile = args.profile == "award"
+        handled, drain, cpu = await measure(bot.app, replies, bot.db, warm, timed_grants, profile=profile, store=store)
+        award_phase = Phase("award", handled, drain, cpu)
         problems += check_grant_replies(bot, renderer, pop, warm_targets + targets)
+        state = await bot.db.read(ledger_state)
         # The ledger's verdict first: reply problems can be many lines.
-        problems = await check_ledger(bot, pop, len(warm_targets) + len(targets)) + problems
+        problems = check_ledger(state, pop, len(warm_targets) + len(targets)) + problems
         if bot.api.unexpected:
             problems.append(f"unexpected Bot API calls: {sorted(set(bot.api.unexpected))}")
     finally:
         await stop_bot(bot)
 
-    if profiler:
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
-    bare = await bench_bare(config, args.n, args.warmup)
-    for name, timing in (("points", points_timing), ("award", award_timing), ("bare", bare)):
-        print(
-            f"{name:<6}  {timing.count} updates in {timing.wall:.3f}s wall, "
-            f"{timing.cpu_ms:.2f} ms CPU per update, {timing.per_s:.0f}/s"
-        )
-    if problems:
-        for problem in problems[:20]:
-            print(f"FAILED: {problem}", file=sys.stderr)
-        return 1
+    for phase in (bare, points_phase, award_phase):
+        phase.report()
+    bare_rate = bare.handled.per_s
+    figures = {
+        "points_ratio": points_phase.handled.per_s / bare_rate,
+        "award_ratio": award_phase.handled.per_s / bare_rate,
+    }
+    for name, target in TARGETS.items():
+        print(f"target {name} >= {target}: {'met' if figures[name] >= target else 'MISSED'}")
+    fail(problems)
     print(
-        f"points_per_s={points_timing.per_s:.0f} award_per_s={award_timing.per_s:.0f} bare_reply_per_s={bare.per_s:.0f}"
+        f"points_per_s={points_phase.handled.per_s:.0f} points_ratio={figures['points_ratio']:.2f} "
+        f"award_per_s={award_phase.handled.per_s:.0f} award_ratio={figures['award_ratio']:.2f} "
+        f"bare_reply_per_s={bare_rate:.0f}"
     )
-    return 0
+    return 1 if problems else 0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=5000, help="timed updates per phase (default 5000)")
-    parser.add_argument("--warmup", type=int, default=500, help="untimed updates before each phase (default 500)")
-    parser.add_argument("--members", type=int, default=1000, help="verified members to seed (default 1000)")
-    parser.add_argument("--concurrency", type=int, default=None, help="concurrent updates (default: the config's)")
-    parser.add_argument("--db", default=None, help="database URL (default: a fresh SQLite file in a temp dir)")
-    parser.add_argument(
-        "--keep-rate-limiter", action="store_true", help="keep AIORateLimiter (caps replies at ~30/s, like Telegram)"
-    )
-    parser.add_argument("--profile", choices=["points", "award"], help="cProfile one timed phase (to stderr)")
-    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    add_common_arguments(parser, members=1000)
+    parser.add_argument("--n", type=int, default=2000, help="timed updates per phase (default 2000)")
+    parser.add_argument("--warmup", type=int, default=200, help="untimed updates before each phase (default 200)")
+    parser.add_argument("--profile", choices=["bare", "points", "award"], help="cProfile one timed phase (stderr)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Set up a temporary directory, the config and the schema, then run the benchmark."""
-    args = parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=args.log_level.upper())
-    with tempfile.TemporaryDirectory(prefix="gongshe-bench-") as tmp:
-        work = Path(tmp)
-        config = bench_config(args.db or default_sqlite_url(work), work)
-        if args.concurrency is not None:
-            config = replace(config, concurrent_updates=args.concurrency)
-        prepare_schema(config)
-        return asyncio.run(run(args, config))
+    """Parse the command line and run the benchmark."""
+    return run_benchmark(parse_args(argv), "gongshe-bench-", run)
 
 
 if __name__ == "__main__":

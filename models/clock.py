@@ -45,16 +45,26 @@ def to_local(at: datetime, tz: ZoneInfo) -> datetime:
 
 
 LOCAL_FORMATS = ("%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M", "%Y%m%d %H:%M")
+# Years a typed time may have: year 1 overflows when moved to UTC, and nothing here is planned centuries ahead.
+FIRST_YEAR, LAST_YEAR = 2000, 2999
 
 
 def parse_local_datetime(text: str, tz: ZoneInfo) -> datetime:
-    """A moment typed as local 'YYYY-MM-DD HH:MM' (a few common variants), as aware UTC; BadInput otherwise."""
+    """A moment typed as local 'YYYY-MM-DD HH:MM' (a few common variants), as aware UTC; BadInput otherwise.
+
+    ASCII digits only (strptime would take other scripts' digits) and a year from FIRST_YEAR to LAST_YEAR.
+    """
     from models.errors import BadInput
 
     cleaned = " ".join(text.replace("：", ":").split())
+    if not cleaned.isascii():
+        raise BadInput("datetime_format")
     for fmt in LOCAL_FORMATS:
         try:
-            return datetime.strptime(cleaned, fmt).replace(tzinfo=tz).astimezone(UTC)
+            local = datetime.strptime(cleaned, fmt)
         except ValueError:
             continue
+        if not FIRST_YEAR <= local.year <= LAST_YEAR:
+            break
+        return local.replace(tzinfo=tz).astimezone(UTC)
     raise BadInput("datetime_format")

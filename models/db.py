@@ -198,7 +198,11 @@ LISTEN_RETRY_SECONDS = 2.0
 
 
 class Database:
-    """Engines, the SQLite writer thread and the worker threads; `read`/`write` run model functions there."""
+    """Engines, the SQLite writer thread and the worker threads; `read`/`write` run model functions there.
+
+    Every engine hides SQL parameters (hide_parameters=True): a logged traceback must not carry names, employee
+    numbers or message texts.
+    """
 
     def __init__(
         self,
@@ -219,18 +223,29 @@ class Database:
             args = {"check_same_thread": False}
             if memory:
                 # One shared connection: every "connection" must see the same in-memory database.
-                self.write_engine = create_engine(self.url, echo=echo, poolclass=StaticPool, connect_args=args)
+                self.write_engine = create_engine(
+                    self.url, echo=echo, poolclass=StaticPool, connect_args=args, hide_parameters=True
+                )
                 _sqlite_pragmas(self.write_engine, busy_timeout_ms, reader=False)
                 self.read_engine = self.write_engine
             else:
-                self.write_engine = create_engine(self.url, echo=echo, pool_size=2, connect_args=args)
-                self.read_engine = create_engine(self.url, echo=echo, pool_size=sqlite_readers, connect_args=args)
+                self.write_engine = create_engine(
+                    self.url, echo=echo, pool_size=2, connect_args=args, hide_parameters=True
+                )
+                self.read_engine = create_engine(
+                    self.url, echo=echo, pool_size=sqlite_readers, connect_args=args, hide_parameters=True
+                )
                 _sqlite_pragmas(self.write_engine, busy_timeout_ms, reader=False)
                 _sqlite_pragmas(self.read_engine, busy_timeout_ms, reader=True)
             self._threads = (sqlite_readers, "sqlite-reader")
         else:
             self.write_engine = create_engine(
-                self.url, echo=echo, pool_size=pg_workers, max_overflow=pg_workers, pool_pre_ping=True
+                self.url,
+                echo=echo,
+                pool_size=pg_workers,
+                max_overflow=pg_workers,
+                pool_pre_ping=True,
+                hide_parameters=True,
             )
             self.read_engine = self.write_engine.execution_options(postgresql_readonly=True)
             self._threads = (pg_workers, "pg-worker")

@@ -11,13 +11,18 @@ rows are pruned after a short time: they hold personal data (message texts, name
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Text, delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
+
+# Rows deleted per statement when a user is forgotten (keeps the IN list well under any parameter limit).
+FORGET_CHUNK = 500
 
 
 class InboxUpdate(SQLModel, table=True):
@@ -80,3 +85,42 @@ def prune(session: Session, processed_before: datetime) -> int:
     if newest is not None:
         statement = statement.where(col(InboxUpdate.update_id) != newest)
     return session.exec(statement).rowcount
+
+
+def _sent_by(node: Any, telegram_id: int) -> bool:
+    """Whether a stored update holds this user anywhere: as sender, chat, forwarded or replied-to author."""
+    if isinstance(node, dict):
+        if node.get("id") == telegram_id and ("first_name" in node or "type" in node):
+            return True
+        if telegram_id in (node.get("user_chat_id"), node.get("user_id")):
+            return True
+        return any(_sent_by(value, telegram_id) for value in node.values())
+    if isinstance(node, list):
+        return any(_sent_by(value, telegram_id) for value in node)
+    return False
+
+
+def forget_user(session: Session, telegram_id: int) -> int:
+    """An account was deleted: stored updates that hold this user (their messages, presses, name) go.
+
+    The table is small (handled rows are pruned within the hour), so the JSON is read here rather than in SQL.
+    The newest row keeps its id, which the next getUpdates offset is counted from, but not its content.
+    Returns how many rows held them.
+    """
+    newest = last_update_id(session)
+    theirs = [
+        update_id
+        for update_id, payload in session.exec(select(InboxUpdate.update_id, InboxUpdate.payload))
+        if _sent_by(json.loads(payload), telegram_id)
+    ]
+    gone = [update_id for update_id in theirs if update_id != newest]
+    for start in range(0, len(gone), FORGET_CHUNK):
+        session.exec(delete(InboxUpdate).where(col(InboxUpdate.update_id).in_(gone[start : start + FORGET_CHUNK])))
+    if newest in theirs:
+        session.exec(
+            update(InboxUpdate)
+            .where(col(InboxUpdate.update_id) == newest)
+            .values(payload=json.dumps({"update_id": newest}))
+            .execution_options(synchronize_session=False)
+        )
+    return len(theirs)

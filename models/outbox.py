@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Text, func, update
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Text, delete, func, null, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -261,3 +261,21 @@ def progress(session: Session, kind: str | None = None) -> dict[str, int]:
     for status, count in session.exec(statement):
         counts[status] = count
     return counts
+
+
+def forget_recipient(session: Session, member_id: int, telegram_id: int | None) -> int:
+    """An account was deleted: its messages not sent yet are deleted, sent ones keep no text, chat or photo.
+
+    Rows are theirs by member_id or by chat_id (personal notices carry only the chat). Returns how many changed.
+    """
+    theirs = col(OutboxMessage.member_id) == member_id
+    if telegram_id is not None:
+        theirs = theirs | (col(OutboxMessage.chat_id) == telegram_id)
+    deleted = session.exec(delete(OutboxMessage).where(theirs, col(OutboxMessage.status) != Status.SENT)).rowcount
+    blanked = session.exec(
+        update(OutboxMessage)
+        .where(theirs, col(OutboxMessage.status) == Status.SENT)
+        .values(text="", chat_id=0, reply_markup=null(), photo=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return deleted + blanked

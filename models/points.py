@@ -13,13 +13,14 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from config import Limits, PointsRule
 from models import audit
 from models.clock import utcnow
-from models.errors import BadInput, InsufficientPoints, NotFound
+from models.errors import BadInput, InsufficientPoints, NotAllowed, NotFound
 from models.members import Actor, Member, Status
 
-# Ledger rules that are not earnings (they do not count towards the monthly ranking).
 GRANT_RULE = "cadre_grant"
 DEDUCT_RULE = "cadre_deduct"
-NOT_EARNINGS = {DEDUCT_RULE, "refund", "spend"}
+# The monthly ranking ranks points EARNED this month net of cadre deductions: every earning rule and cadre grants
+# count, cadre deductions are subtracted. Spending on welfare and its refunds are not earning and do not count.
+NOT_EARNINGS = {"refund", "spend"}
 CAP_RETRIES = 8
 
 
@@ -48,6 +49,12 @@ class DailyTotal(SQLModel, table=True):
     rule: str = Field(primary_key=True, max_length=40)
     day: date = Field(primary_key=True)
     total: int = 0
+
+
+class DeductExceedsBalance(InsufficientPoints):
+    """A cadre's deduction is more than the member has; params: name, balance, amount (told to the cadre)."""
+
+    key = "deduct_exceeds_balance"
 
 
 class Outcome(enum.StrEnum):
@@ -216,6 +223,10 @@ def adjust_by_cadre(
     if not target.verified:
         raise NotFound("member_unknown")
     actor.require_unit(target.unit_code)
+    oneself = actor.telegram_id == target.telegram_id or (actor.member is not None and actor.member.id == target.id)
+    if amount > 0 and oneself:
+        # Points for oneself need another cadre's decision.
+        raise NotAllowed("self_grant")
     reason = " ".join(reason.split())
     if not reason:
         raise BadInput("reason_missing")
@@ -226,7 +237,11 @@ def adjust_by_cadre(
     if _existing(session, idem_key) is not None:
         return balance_of(session, target.id)
     rule = GRANT_RULE if amount > 0 else DEDUCT_RULE
-    balance = _move(session, target.id, amount, rule, idem_key, day, reason, actor.telegram_id)
+    try:
+        balance = _move(session, target.id, amount, rule, idem_key, day, reason, actor.telegram_id)
+    except InsufficientPoints as refused:
+        # Said to the cadre, about the member (the generic message speaks to the member about their own balance).
+        raise DeductExceedsBalance(name=target.name or "", balance=refused.params["balance"], amount=-amount) from None
     audit.record(session, actor.telegram_id, "grant" if amount > 0 else "deduct", f"member:{target.id}", amount=amount)
     return balance
 
@@ -261,7 +276,10 @@ class RankRow:
 
 
 def monthly_ranking(session: Session, unit_code: str, month_start: date, size: int) -> list[RankRow]:
-    """This month's top earners in a unit; members who opted out are left out."""
+    """This month's top earners in a unit: points earned net of cadre deductions (see NOT_EARNINGS), more than 0.
+
+    Members who opted out are left out.
+    """
     earned = func.sum(LedgerEntry.delta).label("earned")
     rows = session.exec(
         select(Member.id, Member.name, earned)
@@ -271,10 +289,10 @@ def monthly_ranking(session: Session, unit_code: str, month_start: date, size: i
             Member.status == Status.VERIFIED,
             col(Member.ranking_opt_out).is_(False),
             col(LedgerEntry.day) >= month_start,
-            col(LedgerEntry.delta) > 0,
             col(LedgerEntry.rule).not_in(NOT_EARNINGS),
         )
         .group_by(Member.id, Member.name)
+        .having(earned > 0)
         .order_by(earned.desc(), Member.id)
         .limit(size)
     )

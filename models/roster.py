@@ -1,4 +1,26 @@
-"""Reading a member roster file (CSV) with line-precise errors."""
+"""Reading a member roster file (CSV) with line-precise errors (`python bot.py import-roster FILE`).
+
+The roster is the union's list of its members; a person who registers with a unit and employee number on it,
+under the same name, is verified at once. The file is CSV with a header row and one member per row:
+
+    unit_code,employee_no,name,birth_year
+    i801,A10023,张三,1988
+    i801,A10024,李四,
+
+Columns (English or Chinese header, any order): unit_code 单位代码 (a unit code from config.toml),
+employee_no 工号 (matched case-insensitively), name 姓名, birth_year 出生年份 (optional). Blank lines are
+skipped. UTF-8 (with or without BOM) is read, and so is GBK/GB18030 as Excel saves "CSV (Comma delimited)" on
+Chinese Windows; "CSV UTF-8" is the safer choice. Every bad line is reported with its line number and nothing
+is imported until the whole file is good.
+
+Importing adds new rows, updates changed names and birth years, counts identical rows as unchanged (so
+importing the same file twice reports no changes) and verifies waiting requests the roster now confirms.
+With --remove-missing, entries of the units that appear in the file which the file no longer lists are
+removed, and the verified member registered under each is deleted as if they had deleted their account in
+/me (open welfare claims released and refunded; name, employee number and Telegram account erased; the points
+ledger stays, anonymised). Units with no row in the file are left alone. It first only shows who would be
+removed; --yes does it.
+"""
 
 from __future__ import annotations
 

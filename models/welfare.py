@@ -195,6 +195,9 @@ class WelfareItem(SQLModel, table=True):
     threshold: int | None = None
     settled_at: datetime | None = None
     outcome: str | None = Field(default=None, max_length=12)
+    # Imported items only: the item's key in its file (given, or derived from title and opening time), so that
+    # importing the file again updates the item instead of adding a second one.
+    key: str | None = Field(default=None, max_length=80, unique=True, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -704,8 +707,10 @@ def _refund_claim(session: Session, claim: WelfareClaim, now: datetime, tz: Zone
 # --- member side ----------------------------------------------------------------------------------
 
 
-def list_catalog(session: Session, member: Member, now: datetime, limit: int = CATALOG_SIZE) -> list[CatalogEntry]:
-    """Items open now or upcoming that the member's unit may claim, newest first."""
+def list_catalog(
+    session: Session, member: Member, now: datetime, limit: int = CATALOG_SIZE, offset: int = 0
+) -> list[CatalogEntry]:
+    """Items open now or upcoming that the member's unit may claim, newest first (one page: limit, offset)."""
     member = _require_member(member)
     now = as_utc(now)
     offered_to_some = exists().where(col(WelfareItemUnit.item_id) == col(WelfareItem.id))
@@ -722,6 +727,7 @@ def list_catalog(session: Session, member: Member, now: datetime, limit: int = C
             or_(~offered_to_some, offered_to_mine),
         )
         .order_by(col(WelfareItem.id).desc())
+        .offset(offset)
         .limit(limit)
     )
     return [CatalogEntry(item, phase_of(item, now)) for item in rows]
@@ -991,13 +997,67 @@ def leave_group_buy(session: Session, member: Member, item_id: int, now: datetim
     return _cancel(session, member, claim_id, now, tz, Mode.GROUP_BUY)
 
 
-def my_claims(session: Session, member_id: int, limit: int = CATALOG_SIZE) -> list[MyClaim]:
-    """The member's claims with their items, newest first."""
+def release_member(session: Session, member_id: int, now: datetime, tz: ZoneInfo) -> list[int]:
+    """An account is being deleted: every live claim of the member is released, in one go, whatever the window.
+
+    Applications and group-buy places are withdrawn (a later draw or settlement cannot pick them), unredeemed
+    vouchers are given back, and what each held is refunded (ledger rows like any cancellation, so the ledger
+    still sums to the balance); a voucher already past its redeem-by time expires as it would have anyway.
+    Stock comes back as on a cancellation; their reminders go. Returns the ids of items whose stock came back.
+    """
+    now = as_utc(now)
+    held = (ClaimStatus.APPLIED, ClaimStatus.JOINED, ClaimStatus.ACTIVE)
+    mine = [col(WelfareClaim.member_id) == member_id, col(WelfareClaim.status).in_(held)]
+    item_ids = sorted(set(session.exec(select(WelfareClaim.item_id).where(*mine))))
+    # Every item row first, in id order, then claims, then the member's row: the module's one lock order.
+    items = {}
+    for item_id in item_ids:
+        item = _lock_item(session, item_id)
+        assert item is not None  # a claim always has its item
+        items[item_id] = item
+    claims = session.exec(
+        select(WelfareClaim).where(*mine).order_by(col(WelfareClaim.id)).execution_options(populate_existing=True)
+    ).all()
+    restocked: set[int] = set()
+    for claim in claims:
+        item = items[claim.item_id]
+        status = ClaimStatus(claim.status)
+        expired = status == ClaimStatus.ACTIVE and item.redeem_by is not None and now > item.redeem_by
+        values = {"status": ClaimStatus.EXPIRED} if expired else {"status": ClaimStatus.CANCELLED, "cancelled_at": now}
+        done = session.exec(
+            update(WelfareClaim)
+            .where(col(WelfareClaim.id) == claim.id, col(WelfareClaim.status) == status)
+            .values(**values)
+            .returning(col(WelfareClaim.id))
+            .execution_options(synchronize_session=False)
+        )
+        if done.first() is None or expired:
+            continue
+        joined = status == ClaimStatus.JOINED and item.mode == Mode.GROUP_BUY
+        voucher = status == ClaimStatus.ACTIVE and item.mode in (Mode.FIRST_COME, Mode.UNIVERSAL)
+        if (joined or voucher) and item.stock is not None:
+            session.exec(
+                update(WelfareItem)
+                .where(col(WelfareItem.id) == item.id, col(WelfareItem.stock).is_not(None))
+                .values(stock=col(WelfareItem.stock) + 1)
+                .execution_options(synchronize_session=False)
+            )
+            restocked.add(item.id)
+        _refund_claim(session, claim, now, tz, item.title)
+    for item_id in sorted(restocked):
+        _stock_may_return(session, item_id)
+    session.exec(delete(WelfareReminder).where(col(WelfareReminder.member_id) == member_id))
+    return sorted(restocked)
+
+
+def my_claims(session: Session, member_id: int, limit: int = CATALOG_SIZE, offset: int = 0) -> list[MyClaim]:
+    """The member's claims with their items, newest first (one page: limit, offset)."""
     rows = session.exec(
         select(WelfareClaim, WelfareItem)
         .join(WelfareItem, col(WelfareItem.id) == col(WelfareClaim.item_id))
         .where(WelfareClaim.member_id == member_id)
         .order_by(col(WelfareClaim.id).desc())
+        .offset(offset)
         .limit(limit)
     )
     return [MyClaim(c, i) for c, i in rows]
@@ -1194,24 +1254,32 @@ def managed_item(session: Session, actor: Actor, item_id: int) -> tuple[WelfareI
 
 
 def list_managed(
-    session: Session, actor: Actor, now: datetime, include_ended: bool = False, limit: int = CATALOG_SIZE
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    include_ended: bool = False,
+    limit: int = CATALOG_SIZE,
+    offset: int = 0,
 ) -> list[CatalogEntry]:
-    """Items this cadre manages (drafts included), newest first."""
+    """Items this cadre manages (drafts included), newest first (one page: limit, offset)."""
     actor.require_cadre()
     now = as_utc(now)
     query = select(WelfareItem)
     if not actor.is_bureau:
-        query = query.where(col(WelfareItem.owner_unit).in_([u for u in actor.cadre_units if u]))
+        # _manages in SQL, so that pages are full: owned by one of my units and offered only to my units.
+        mine = [u for u in actor.cadre_units if u]
+        offered = col(WelfareItemUnit.item_id) == col(WelfareItem.id)
+        query = query.where(
+            col(WelfareItem.owner_unit).in_(mine),
+            exists().where(offered),
+            ~exists().where(offered, col(WelfareItemUnit.unit_code).not_in(mine)),
+        )
     if not include_ended:
         query = query.where(
             col(WelfareItem.status).in_([ItemStatus.DRAFT, ItemStatus.PUBLISHED]), col(WelfareItem.closes_at) > now
         )
-    rows = list(session.exec(query.order_by(col(WelfareItem.id).desc()).limit(limit)))
-    entries = []
-    for item in rows:
-        if actor.is_bureau or _manages(actor, item, _units_of(session, item.id)):
-            entries.append(CatalogEntry(item, phase_of(item, now)))
-    return entries
+    rows = session.exec(query.order_by(col(WelfareItem.id).desc()).offset(offset).limit(limit))
+    return [CatalogEntry(item, phase_of(item, now)) for item in rows]
 
 
 def item_claims(session: Session, actor: Actor, item_id: int, limit: int = 50, offset: int = 0) -> ItemClaims:
@@ -1273,6 +1341,9 @@ def redeem(session: Session, actor: Actor, code: str, now: datetime) -> RedeemRe
     """A cadre of the claimant's or the item's unit (or the bureau) hands out the item: active -> redeemed."""
     now = as_utc(now)
     found, claimant, item = _voucher_for_cadre(session, actor, code)
+    if (actor.member is not None and actor.member.id == found.member_id) or claimant.telegram_id == actor.telegram_id:
+        # Handing an item to oneself needs another cadre's eyes.
+        raise NotAllowed("welfare_self_redeem")
     if found.status == ClaimStatus.ACTIVE and item.redeem_by is not None and now > item.redeem_by:
         raise DomainError("welfare_voucher_expired", redeem_by=item.redeem_by)
     done = session.exec(

@@ -6,9 +6,18 @@ every item is good. Times are in the organisation's time zone unless they carry 
 `draft` is true. Modes may be written in English or Chinese: first_come 抢福利, lottery 抽签,
 universal 普惠, group_buy 团购.
 
+Importing a file again does not add its items twice. Each item has a key: the `key` field when the file
+gives one (at most 64 characters, unique in the file), otherwise one derived from its title and opening
+time (so changing either of those makes it a new item; give items a key to edit them by re-importing).
+An item already imported with the same key is updated if it has not opened yet (a draft is published
+unless `draft` is true; a published item stays published), and left alone once it has opened, ended or
+been cancelled; each is reported. `python bot.py import-welfare --dry-run FILE` shows what would change
+and writes nothing.
+
 TOML: one [[item]] table per item.
 
     [[item]]
+    key = "2026-dragon-boat"            # optional: the item's key for re-imports (default: title + opens_at)
     title = "端午节粽子礼盒"             # required, at most 60 characters
     mode = "first_come"                 # required: first_come | lottery | universal | group_buy
     cost = 50                           # points, 0 = free (default 0)
@@ -26,43 +35,56 @@ TOML: one [[item]] table per item.
     draft = false                       # optional: true keeps it as a draft
 
 CSV: a header row, then one item per row. Columns (English or Chinese header, any order):
-title 标题, mode 模式, cost 积分, stock 库存, per_member_limit 每人限领, opens_at 开始时间,
+key 标识, title 标题, mode 模式, cost 积分, stock 库存, per_member_limit 每人限领, opens_at 开始时间,
 closes_at 结束时间, redeem_by 兑换截止, units 单位 (codes separated by spaces, ";" or "|"),
 owner_unit 所属单位, threshold 成团人数, description 说明, pickup 领取方式, draft 草稿 (true/false, 是/否).
 Times as "2026-06-18 12:00". Empty cells take the default.
 
 Problem keys: syntax, empty_file, no_items, missing_columns, unknown_key, bad_text, bad_number,
-bad_time, bad_bool, bad_units, and the draft checks of models.welfare.check_draft: missing, too_long,
-bad_mode, out_of_range, first_come_only, above_stock, group_buy_only, before_open, before_close,
+bad_time, bad_bool, bad_units, bad_key, duplicate_key, and the draft checks of models.welfare.check_draft:
+missing, too_long, bad_mode, out_of_range, first_come_only, above_stock, group_buy_only, before_open, before_close,
 unknown_unit, not_in_units, in_past. The detail names the field (and the offending value).
 """
 
 from __future__ import annotations
 
 import csv
+import enum
+import hashlib
 import io
 import re
 import tomllib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from models import audit
+from models.clock import FIRST_YEAR, LAST_YEAR
+from models.members import Actor
 from models.welfare import (
     ItemDraft,
     ItemStatus,
     Mode,
+    Phase,
+    WelfareItem,
+    WelfareItemUnit,
     as_utc,
     check_draft,
+    draft_of,
     known_units,
     normalize_draft,
+    phase_of,
+    publish,
     store_item,
+    update_item,
 )
 
 KEYS = (
+    "key",
     "title",
     "mode",
     "cost",
@@ -79,6 +101,7 @@ KEYS = (
     "draft",
 )
 CSV_HEADERS = {
+    "key": ("key", "标识"),
     "title": ("title", "标题"),
     "mode": ("mode", "模式"),
     "cost": ("cost", "积分"),
@@ -114,7 +137,41 @@ TOML_ERROR_LINE = re.compile(r"at line (\d+)")
 TOML_ITEM_HEADER = re.compile(r"^\[\[\s*item\s*\]\]")
 TOML_KEY = re.compile(r"^(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+)\s*=")
 
+# A key given in the file; derived keys ("auto:" and 32 hex digits) fit the column too.
+KEY_MAX = 64
+DERIVED_KEY_PREFIX = "auto:"
+# The draft fields a re-import compares and may change (a photo added in the bot is kept: files have none).
+COMPARED_FIELDS = tuple(f.name for f in fields(ItemDraft) if f.name not in ("photo_file_id", "keep_draft", "line"))
+
 Problem = tuple[int, str, str]
+
+
+@dataclass(frozen=True)
+class ImportDraft(ItemDraft):
+    """An item read from a file: the draft plus the key the file gives ("" when none: item_key derives one)."""
+
+    key: str = ""
+
+
+class Action(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    # Already opened, ended or cancelled: a file no longer changes it.
+    STARTED = "started"
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    """What an import does (or did) with one item of the file."""
+
+    line: int
+    title: str
+    key: str
+    action: Action
+    item_id: int | None
+    # For updates: the fields that change ("status" when a draft gets published).
+    changed: tuple[str, ...] = ()
 
 
 class WelfareFileError(Exception):
@@ -141,6 +198,9 @@ def _parse_time(value: Any, tz: ZoneInfo) -> datetime:
         value = datetime.fromisoformat(text)
     if not isinstance(value, datetime):
         raise ValueError("not a date and time")
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        # Year 1 would overflow when moved to UTC (OverflowError, not a problem report).
+        raise ValueError("year out of range")
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return as_utc(value)
@@ -159,7 +219,7 @@ def _parse_int(value: Any) -> int:
 
 def _build(
     raw: dict[str, Any], line_of: Callable[[str], int], tz: ZoneInfo, units: set[str]
-) -> list[Problem] | ItemDraft:
+) -> list[Problem] | ImportDraft:
     """One item's values (TOML types or CSV text; None = absent) as a draft, or its problems."""
     problems: list[Problem] = []
     failed: set[str] = set()
@@ -235,9 +295,15 @@ def _build(
     elif draft_value is not None:
         bad("draft", "bad_bool", draft_value)
     title, description, pickup = text("title"), text("description"), text("pickup")
+    key = " ".join(text("key").split())
+    if len(key) > KEY_MAX:
+        bad("key", "bad_key", key[:KEY_MAX] + "…")
+    elif key.startswith(DERIVED_KEY_PREFIX):
+        bad("key", "bad_key", key)
     # Fields that could not be read get stand-ins, so the draft checks still report every other problem.
     start = opens_at or STAND_IN_TIME
-    draft = ItemDraft(
+    draft = ImportDraft(
+        key=key,
         title=title,
         mode=mode,
         opens_at=start,
@@ -259,9 +325,9 @@ def _build(
         failed.add("closes_at")
     if closes_at is None:
         failed.add("redeem_by")
-    for field, key, detail in check_draft(draft, units):
+    for field, problem, detail in check_draft(draft, units):
         if field not in failed:
-            problems.append((line_of(field), key, _detail(field, detail)))
+            problems.append((line_of(field), problem, _detail(field, detail)))
     return problems or draft
 
 
@@ -296,7 +362,7 @@ def _toml_key_lines(text: str) -> tuple[list[int], list[dict[str, int]], dict[st
     return starts, item_keys, top
 
 
-def _parse_toml(text: str, tz: ZoneInfo, units: set[str]) -> tuple[list[ItemDraft], list[Problem]]:
+def _parse_toml(text: str, tz: ZoneInfo, units: set[str]) -> tuple[list[ImportDraft], list[Problem]]:
     """Drafts and problems from TOML text."""
     try:
         data = tomllib.loads(text)
@@ -312,7 +378,7 @@ def _parse_toml(text: str, tz: ZoneInfo, units: set[str]) -> tuple[list[ItemDraf
     if not isinstance(items, list) or not items:
         problems.append((1, "no_items", ""))
         return [], problems
-    drafts: list[ItemDraft] = []
+    drafts: list[ImportDraft] = []
     for index, raw in enumerate(items):
         start = starts[index] if index < len(starts) else 1
         keys = item_keys[index] if index < len(item_keys) else {}
@@ -328,14 +394,14 @@ def _parse_toml(text: str, tz: ZoneInfo, units: set[str]) -> tuple[list[ItemDraf
             if key not in KEYS:
                 problems.append((line_of(key), "unknown_key", key))
         built = _build(raw, line_of, tz, units)
-        if isinstance(built, ItemDraft):
+        if isinstance(built, ImportDraft):
             drafts.append(built)
         else:
             problems.extend(built)
     return drafts, problems
 
 
-def _parse_csv(text: str, tz: ZoneInfo, units: set[str]) -> tuple[list[ItemDraft], list[Problem]]:
+def _parse_csv(text: str, tz: ZoneInfo, units: set[str]) -> tuple[list[ImportDraft], list[Problem]]:
     """Drafts and problems from CSV text (line numbers count physical lines)."""
     reader = csv.reader(io.StringIO(text))
     try:
@@ -358,7 +424,7 @@ def _parse_csv(text: str, tz: ZoneInfo, units: set[str]) -> tuple[list[ItemDraft
         problems.append((1, "missing_columns", ", ".join(missing)))
     if problems:
         return [], problems
-    drafts: list[ItemDraft] = []
+    drafts: list[ImportDraft] = []
     last_line = reader.line_num
     while True:
         start = last_line + 1
@@ -375,7 +441,7 @@ def _parse_csv(text: str, tz: ZoneInfo, units: set[str]) -> tuple[list[ItemDraft
         raw = {key: (record[i] if i < len(record) else None) for key, i in index.items()}
         raw = {key: (value if value is None or value.strip() else None) for key, value in raw.items()}
         built = _build(raw, lambda _field, start=start: start, tz, units)
-        if isinstance(built, ItemDraft):
+        if isinstance(built, ImportDraft):
             drafts.append(built)
         else:
             problems.extend(built)
@@ -384,10 +450,39 @@ def _parse_csv(text: str, tz: ZoneInfo, units: set[str]) -> tuple[list[ItemDraft
     return drafts, problems
 
 
+def item_key(draft: ItemDraft) -> str:
+    """The key given in the file, or one derived from the normalised title and the opening time (UTC)."""
+    given = getattr(draft, "key", "")
+    if given:
+        return given
+    title = " ".join(draft.title.split())
+    opens = as_utc(draft.opens_at).isoformat() if draft.opens_at.tzinfo else draft.opens_at.isoformat()
+    digest = hashlib.sha256(f"{title}\n{opens}".encode()).hexdigest()[:32]
+    return f"{DERIVED_KEY_PREFIX}{digest}"
+
+
+def _duplicate_keys(drafts: Iterable[ItemDraft]) -> list[Problem]:
+    """Items of one file that share a key (the later one is reported, naming the earlier line)."""
+    first: dict[str, int] = {}
+    problems: list[Problem] = []
+    for draft in drafts:
+        key = item_key(draft)
+        if key in first:
+            shown = key if not key.startswith(DERIVED_KEY_PREFIX) else "title + opens_at"
+            problems.append((draft.line, "duplicate_key", f"{shown} = line {first[key]}"))
+        else:
+            first[key] = draft.line
+    return problems
+
+
 def parse_welfare_file(
     text: str, fmt: str, unit_codes: Iterable[str], tz: ZoneInfo, now: datetime | None = None
-) -> list[ItemDraft]:
-    """Read a TOML or CSV welfare file; raises WelfareFileError listing every problem with its line."""
+) -> list[ImportDraft]:
+    """Read a TOML or CSV welfare file; raises WelfareFileError listing every problem with its line.
+
+    With `now`, an item to publish whose window has ended is a problem too (import_welfare checks that against
+    the database instead, where an item imported before and now over is left alone rather than refused).
+    """
     text = text.lstrip("\ufeff")
     units = set(unit_codes)
     if not text.strip():
@@ -398,6 +493,7 @@ def parse_welfare_file(
         drafts, problems = _parse_csv(text, tz, units)
     else:
         raise ValueError(f"unknown welfare file format {fmt!r}")
+    problems.extend(_duplicate_keys(drafts))
     if now is not None:
         problems.extend(_late(drafts, as_utc(now)))
     if problems:
@@ -410,21 +506,98 @@ def _late(drafts: Iterable[ItemDraft], now: datetime) -> list[Problem]:
     return [(d.line, "in_past", "closes_at") for d in drafts if not d.keep_draft and d.closes_at <= now]
 
 
-def import_items(session: Session, drafts: list[ItemDraft], actor_telegram_id: int, now: datetime) -> list[int]:
-    """Store parsed drafts (published unless marked draft); all or nothing. Returns the new item ids."""
-    now = as_utc(now)
+def _checked(session: Session, drafts: Iterable[ItemDraft]) -> list[ItemDraft]:
+    """The drafts normalised and checked against the units in the database; WelfareFileError otherwise."""
     known = known_units(session)
     normalized = [normalize_draft(d) for d in drafts]
     problems: list[Problem] = [
         (d.line, key, _detail(field, detail)) for d in normalized for field, key, detail in check_draft(d, known)
     ]
-    problems.extend(_late(normalized, now))
+    problems.extend(_duplicate_keys(normalized))
     if problems:
         raise WelfareFileError(problems)
-    ids: list[int] = []
-    for draft in normalized:
-        status = ItemStatus.DRAFT if draft.keep_draft else ItemStatus.PUBLISHED
-        item = store_item(session, draft, draft.owner_unit, actor_telegram_id, now, status)
-        ids.append(item.id)
-    audit.record(session, actor_telegram_id, "welfare_import", "", count=len(ids))
-    return ids
+    return normalized
+
+
+def _units_by_item(session: Session, item_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
+    """The units each item is offered to (empty: every unit)."""
+    units: dict[int, list[str]] = {}
+    query = select(WelfareItemUnit).where(col(WelfareItemUnit.item_id).in_(list(item_ids)))
+    for row in session.exec(query):
+        units.setdefault(row.item_id, []).append(row.unit_code)
+    return {item_id: tuple(sorted(codes)) for item_id, codes in units.items()}
+
+
+def _plan(session: Session, drafts: list[ItemDraft], now: datetime) -> list[PlannedItem]:
+    """Match each checked draft to the item imported before with its key, and decide what to do with it."""
+    keys = [item_key(d) for d in drafts]
+    existing = {item.key: item for item in session.exec(select(WelfareItem).where(col(WelfareItem.key).in_(keys)))}
+    units = _units_by_item(session, [item.id for item in existing.values()])
+    plan: list[PlannedItem] = []
+    for draft, key in zip(drafts, keys, strict=True):
+        item = existing.get(key)
+        if item is None:
+            plan.append(PlannedItem(draft.line, draft.title, key, Action.CREATE, None))
+            continue
+        if phase_of(item, now) not in (Phase.DRAFT, Phase.UPCOMING):
+            plan.append(PlannedItem(draft.line, draft.title, key, Action.STARTED, item.id))
+            continue
+        stored = draft_of(item, units.get(item.id, ()))
+        changed = [name for name in COMPARED_FIELDS if getattr(stored, name) != getattr(draft, name)]
+        if item.status == ItemStatus.DRAFT and not draft.keep_draft:
+            changed.append("status")
+        action = Action.UPDATE if changed else Action.UNCHANGED
+        plan.append(PlannedItem(draft.line, draft.title, key, action, item.id, tuple(changed)))
+    late = {d.line for d in drafts if not d.keep_draft and d.closes_at <= now}
+    problems = [(p.line, "in_past", "closes_at") for p in plan if p.line in late and p.action != Action.STARTED]
+    if problems:
+        raise WelfareFileError(problems)
+    return plan
+
+
+def plan_new(drafts: list[ItemDraft], now: datetime) -> list[PlannedItem]:
+    """What importing these drafts into an empty database would do (`--dry-run` before the first import)."""
+    problems = _late(drafts, as_utc(now))
+    if problems:
+        raise WelfareFileError(problems)
+    return [PlannedItem(d.line, d.title, item_key(d), Action.CREATE, None) for d in drafts]
+
+
+def plan_import(session: Session, drafts: list[ItemDraft], now: datetime) -> list[PlannedItem]:
+    """What importing these drafts would do, item by item; reads only (`--dry-run`)."""
+    return _plan(session, _checked(session, drafts), as_utc(now))
+
+
+def import_welfare(
+    session: Session, drafts: list[ItemDraft], actor_telegram_id: int, now: datetime
+) -> list[PlannedItem]:
+    """Create new items, update those not opened yet, leave started ones alone; all or nothing, in file order."""
+    now = as_utc(now)
+    normalized = _checked(session, drafts)
+    plan = _plan(session, normalized, now)
+    # The file stands for the bureau, as a bureau admin creating the items in the bot would.
+    bureau = Actor(actor_telegram_id, None, True, frozenset({None}), frozenset())
+    done: list[PlannedItem] = []
+    for draft, planned in zip(normalized, plan, strict=True):
+        if planned.action == Action.CREATE:
+            status = ItemStatus.DRAFT if draft.keep_draft else ItemStatus.PUBLISHED
+            item = store_item(session, draft, draft.owner_unit, actor_telegram_id, now, status)
+            item.key = planned.key
+            session.flush()
+            planned = replace(planned, item_id=item.id)
+        elif planned.action == Action.UPDATE:
+            assert planned.item_id is not None
+            current = session.get(WelfareItem, planned.item_id)
+            assert current is not None
+            update_item(session, bureau, planned.item_id, replace(draft, photo_file_id=current.photo_file_id), now)
+            if "status" in planned.changed:
+                publish(session, bureau, planned.item_id, now)
+        done.append(planned)
+    counts = {action.value: sum(p.action == action for p in done) for action in Action}
+    audit.record(session, actor_telegram_id, "welfare_import", "", count=len(done), **counts)
+    return done
+
+
+def import_items(session: Session, drafts: list[ItemDraft], actor_telegram_id: int, now: datetime) -> list[int]:
+    """Store parsed drafts (published unless marked draft); all or nothing. Returns the items' ids in file order."""
+    return [p.item_id for p in import_welfare(session, drafts, actor_telegram_id, now) if p.item_id is not None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, select
 
+from models import members
 from models.db import Database
 from models.errors import NotAllowed
 from models.members import Member, Role, UnitRow
@@ -224,3 +226,31 @@ async def test_postgresql_writes_run_in_parallel(pg_db: Database) -> None:
     assert len(set(threads)) == 2
     assert all(name.startswith("pg-worker") for name in threads)
     assert unit_codes(pg_db) == {"p1", "p2"}
+
+
+@pytest.fixture(params=["bot", "pg_bot"])
+def any_bot(request: pytest.FixtureRequest) -> Bot:
+    """The bot on SQLite, then on PostgreSQL."""
+    return request.getfixturevalue(request.param)
+
+
+async def test_a_failing_statement_is_logged_without_its_parameters(
+    any_bot: Bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A traceback logged at ERROR must not carry names or employee numbers (hide_parameters=True)."""
+    bot = any_bot
+    await make_member(bot.db, 7101, employee_no="E7101")
+
+    def clash(session: Session, _member_id: int, _language: str) -> None:
+        """A bug: registers the same Telegram user again, with personal data in the statement's parameters."""
+        session.add(Member(telegram_id=7101, unit_code="i801", employee_no="SECRET-4711", name="秘密姓名"))
+        session.flush()
+
+    monkeypatch.setattr(members, "set_language", clash)
+    with caplog.at_level(logging.ERROR):
+        await bot.user(7101).send("/lang en")
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR and r.exc_info]
+    assert [type(r.exc_info[1]).__name__ for r in failures] == ["IntegrityError"]
+    logged = caplog.text
+    assert "[SQL parameters hidden due to hide_parameters=True]" in logged
+    assert "SECRET-4711" not in logged and "秘密姓名" not in logged and "7101, 'i801'" not in logged
