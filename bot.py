@@ -42,7 +42,7 @@ import models.welfare_import
 from config import PROJECT_DIR, Config, ConfigError, describe_database, load_config, sync_url
 from handlers.base import Section, install
 from handlers.inbox import DoneMarker, InboxPoller, InboxWebhook, replay_unprocessed
-from messages import Renderer
+from messages import Renderer, pick_locale
 from models import me, members, welfare
 from models.clock import Clock, utcnow
 from models.db import Database, ensure_sqlite_dir
@@ -63,7 +63,7 @@ from models.welfare_import import (
 from scheduled import outbox as outbox_sender
 from scheduled import runner
 from scheduled.backup import backup_sqlite
-from services import Services
+from services import Services, notify
 
 log = logging.getLogger("gongshe")
 
@@ -459,11 +459,22 @@ def _store_roster(config: Config, rows: list[RosterRow], remove_missing: bool = 
         """Release and refund their welfare claims, then erase them (models/me.py)."""
         me.delete_account(session, member_id, now, config.timezone)
 
+    renderer = Renderer()
     with db.writing() as session:
         members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
-        return members.import_roster(
+        result = members.import_roster(
             session, rows, CLI_ACTOR_TELEGRAM_ID, remove_missing=remove_missing, erase=delete_account
         )
+        # Applicants the roster now confirms are told, through the outbox the running bot sends.
+        for member in result.newly_verified:
+            if member.telegram_id is None:
+                continue
+            locale = pick_locale(member.language)
+            text = renderer.render(locale, "members/decision_notice", approved=True, org=config.org_name(locale))
+            notify(
+                session, member.telegram_id, text, now=now, kind="roster_verified", dedupe_key=f"verified:{member.id}"
+            )
+        return result
 
 
 def cmd_backup(config: Config) -> int:

@@ -408,6 +408,8 @@ class RosterResult:
     # Roster entries the file no longer lists (remove_missing), and the members erased with them.
     removed: int = 0
     erased: int = 0
+    # Applicants this import verified (their requests were waiting): they are told.
+    newly_verified: tuple[Member, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -509,11 +511,11 @@ def import_roster(
         )
         .where(Member.status == Status.PENDING)
     )
-    verified = 0
+    verified: list[Member] = []
     for member, entry in pending:
         if " ".join(entry.name.split()) == member.name:
             member.status, member.verified_at, member.birth_year = Status.VERIFIED, utcnow(), entry.birth_year
-            verified += 1
+            verified.append(member)
     audit.record(
         session,
         actor_telegram_id,
@@ -522,11 +524,11 @@ def import_roster(
         added=added,
         updated=updated,
         unchanged=unchanged,
-        verified=verified,
+        verified=len(verified),
         removed=removed,
         erased=erased,
     )
-    return RosterResult(added, updated, verified, unchanged, removed, erased)
+    return RosterResult(added, updated, len(verified), unchanged, removed, erased, tuple(verified))
 
 
 def set_language(session: Session, member_id: int, language: str) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlmodel import select
 
+import bot as bot_module
 from buttons.members import ApproveMember, DeclineMember, PickUnit
 from models import members
 from models.errors import BadInput
 from models.members import Member, Role, RosterRow, Status
 from tests.conftest import ADMIN_ID, make_member
+from tests.harness import settle
 
 
 async def _roster(bot, *rows: RosterRow) -> None:
@@ -217,8 +221,16 @@ async def test_roster_import_verifies_waiting_requests(bot):
     user = bot.user(5014)
     await _register(user, "八〇一所工会", "L1", "陈十三")
     assert (await _member_of(bot, 5014)).status == Status.PENDING
-    await _roster(bot, RosterRow("i801", "L1", "陈十三", None))
+    # As `python bot.py import-roster` does it: the running bot's outbox then tells the applicant.
+    result = await asyncio.to_thread(bot_module._store_roster, bot.config, [RosterRow("i801", "L1", "陈十三", None)])
+    assert result.verified == 1
     assert (await _member_of(bot, 5014)).status == Status.VERIFIED
+    await settle(bot.app)
+    assert "入会申请已通过" in user.last.text
+    # Importing the same file again tells nobody twice.
+    await asyncio.to_thread(bot_module._store_roster, bot.config, [RosterRow("i801", "L1", "陈十三", None)])
+    await settle(bot.app)
+    assert sum("入会申请已通过" in m.text for m in user.messages) == 1
 
 
 async def test_a_configured_admin_is_asked_in_their_own_language(bot):
