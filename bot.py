@@ -38,7 +38,7 @@ import handlers.menu
 import handlers.points
 import handlers.welfare
 import models.roster
-import models.welfare_import
+import models.welfare.importing
 from config import PROJECT_DIR, Config, ConfigError, describe_database, load_config, sync_url
 from handlers.base import Section, install
 from handlers.inbox import DoneMarker, InboxPoller, InboxWebhook, replay_unprocessed
@@ -51,7 +51,7 @@ from models.leader import Leadership
 from models.members import RosterRemoval, RosterResult, RosterRow
 from models.roster import RosterFileError, parse_roster_csv
 from models.stock_cache import STOCK_CHANNEL
-from models.welfare_import import (
+from models.welfare.importing import (
     Action,
     PlannedItem,
     WelfareFileError,
@@ -676,8 +676,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("backup", "back up the SQLite database now (PostgreSQL: prints the pg_dump command)", epilog=BACKUP_EPILOG)
     welfare_file = command(
         "import-welfare",
-        "create or update welfare items from a TOML or CSV file (format below; also models/welfare_import.py)",
-        epilog=models.welfare_import.__doc__,
+        "create or update welfare items from a TOML or CSV file (format below; also models/welfare/importing.py)",
+        epilog=models.welfare.importing.__doc__,
     )
     welfare_file.add_argument("file", type=Path, help="the welfare file (.toml or .csv)")
     welfare_file.add_argument("--dry-run", action="store_true", help="show what would change and write nothing")

@@ -8,8 +8,10 @@ last field is answered, the form's `finish` coroutine gets the collected data in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton
@@ -18,6 +20,7 @@ from telegram.ext import MessageHandler, filters
 from buttons.forms import FormBack, FormChoice, FormDone, FormSkip
 from buttons.menu import CancelFlow
 from handlers.base import Ctx, Need, Section, handler
+from models.clock import parse_local_datetime
 from models.errors import BadInput, NotFound
 
 Parser = Callable[[Ctx, str, dict[str, Any]], Any]
@@ -72,6 +75,49 @@ class Form:
 
 
 FORMS: dict[str, Form] = {}
+
+
+# --- answers every form may use: each names the prefix of its error messages (errors/<prefix>_text_empty, ...) ---
+
+
+def text_answer(errors: str, limit: int) -> Parser:
+    """Free text up to `limit` characters."""
+
+    def parse(_ctx: Ctx, text: str, _data: dict[str, Any]) -> str:
+        if not text:
+            raise BadInput(f"{errors}_text_empty")
+        if len(text) > limit:
+            raise BadInput(f"{errors}_text_too_long", max=limit)
+        return text
+
+    return parse
+
+
+def number_answer(errors: str, low: int, high: int) -> Parser:
+    """A whole number in [low, high]."""
+
+    def parse(_ctx: Ctx, text: str, _data: dict[str, Any]) -> int:
+        # ASCII digits only: "²".isdigit() is True yet int("²") fails; nine digits keep int() happy.
+        if not re.fullmatch(r"[0-9]{1,9}", text) or not low <= int(text) <= high:
+            raise BadInput(f"{errors}_number_range", low=low, high=high)
+        return int(text)
+
+    return parse
+
+
+def time_answer(errors: str, after: str | None, stored: Callable[[Ctx, str], datetime]) -> Parser:
+    """A local 'YYYY-MM-DD HH:MM' in the future (and after the answer named `after`, read back with `stored`),
+    kept as ISO UTC text."""
+
+    def parse(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
+        moment = parse_local_datetime(text, ctx.config.timezone)
+        if moment <= ctx.now:
+            raise BadInput(f"{errors}_time_past")
+        if after and data.get(after) and moment <= stored(ctx, data[after]):
+            raise BadInput(f"{errors}_time_after_{after}")
+        return moment.isoformat()
+
+    return parse
 
 
 def register_form(form: Form) -> Form:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from telegram import InlineKeyboardButton
@@ -34,7 +34,6 @@ from handlers import forms
 from handlers.base import Command, Ctx, Need, Section, handler
 from handlers.forms import Field, Form
 from models import vouchers, welfare
-from models.clock import parse_local_datetime
 from models.errors import BadInput, DomainError, NotFound
 from models.welfare import ClaimStatus, ItemDraft, Mode, Phase, SoldOut
 from services import Services
@@ -44,6 +43,8 @@ CLAIMS_PAGE = 20
 PAGE = welfare.CATALOG_SIZE
 FORM = "welfare"
 EDIT_FLOW = "welfare_edit"
+# The item form's messages: errors/welfare_text_empty, welfare_number_range, welfare_time_past, ...
+ERRORS = "welfare"
 # The answer "open as soon as it is published" to the opening-time question.
 OPEN_NOW = "now"
 EDITABLE = ("title", "description", "pickup", "cost", "stock", "opens_at", "closes_at", "redeem_by")
@@ -391,45 +392,6 @@ def edit_text(ctx: Ctx, text: str) -> None:
 # --- the creation form -------------------------------------------------------------------------------
 
 
-def _text(limit: int) -> forms.Parser:
-    """Free text up to `limit` characters."""
-
-    def parse(_ctx: Ctx, text: str, _data: dict[str, Any]) -> str | None:
-        if not text:
-            raise BadInput("welfare_text_empty")
-        if len(text) > limit:
-            raise BadInput("welfare_text_too_long", max=limit)
-        return text
-
-    return parse
-
-
-def _number(low: int, high: int) -> forms.Parser:
-    """A whole number in [low, high]."""
-
-    def parse(_ctx: Ctx, text: str, _data: dict[str, Any]) -> int:
-        # ASCII digits only: "²".isdigit() is True yet int("²") fails; nine digits keep int() happy.
-        if not re.fullmatch(r"[0-9]{1,9}", text) or not low <= int(text) <= high:
-            raise BadInput("welfare_number_range", low=low, high=high)
-        return int(text)
-
-    return parse
-
-
-def _time(after: str | None) -> forms.Parser:
-    """A local 'YYYY-MM-DD HH:MM' in the future (and after another answer), stored as ISO UTC text."""
-
-    def parse(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
-        moment = parse_local_datetime(text, ctx.config.timezone)
-        if moment <= ctx.now:
-            raise BadInput("welfare_time_past")
-        if after and data.get(after) and moment <= _moment(ctx, data[after]):
-            raise BadInput(f"welfare_time_after_{after}")
-        return moment.isoformat()
-
-    return parse
-
-
 def _moment(ctx: Ctx, answer: str) -> datetime:
     """A stored time answer: ISO UTC text, or OPEN_NOW (the moment the item is created)."""
     return ctx.now if answer == OPEN_NOW else datetime.fromisoformat(answer)
@@ -438,6 +400,11 @@ def _moment(ctx: Ctx, answer: str) -> datetime:
 def _open_now(ctx: Ctx, _data: dict[str, Any]) -> list[tuple[str, str]]:
     """A button for "open it as soon as it is published" beside typing a time."""
     return [(ctx.label("welfare_open_now"), OPEN_NOW)]
+
+
+# The form engine's answers with this form's messages.
+_text = partial(forms.text_answer, ERRORS)
+_number = partial(forms.number_answer, ERRORS)
 
 
 def _photo_text(_ctx: Ctx, _text: str, _data: dict[str, Any]) -> str:
@@ -494,13 +461,26 @@ WELFARE_FORM = forms.register_form(
             Field("pickup", parse=_text(welfare.PICKUP_MAX), optional=True),
             Field("photo", parse=_photo_text, optional=True, accepts_photo=True),
             Field("cost", parse=_number(0, welfare.MAX_COST)),
-            Field("stock", parse=_number(1, welfare.MAX_STOCK), when=_is(Mode.FIRST_COME, Mode.LOTTERY)),
-            Field("cap", parse=_number(1, welfare.MAX_STOCK), optional=True, when=_is(Mode.UNIVERSAL, Mode.GROUP_BUY)),
-            Field("per_member_limit", parse=_number(1, welfare.MAX_PER_MEMBER), when=_is(Mode.FIRST_COME)),
+            Field(
+                "stock",
+                parse=_number(1, welfare.MAX_STOCK),
+                when=_is(Mode.FIRST_COME, Mode.LOTTERY),
+            ),
+            Field(
+                "cap",
+                parse=_number(1, welfare.MAX_STOCK),
+                optional=True,
+                when=_is(Mode.UNIVERSAL, Mode.GROUP_BUY),
+            ),
+            Field(
+                "per_member_limit",
+                parse=_number(1, welfare.MAX_PER_MEMBER),
+                when=_is(Mode.FIRST_COME),
+            ),
             Field("threshold", parse=_number(1, welfare.MAX_STOCK), when=_is(Mode.GROUP_BUY)),
-            Field("opens_at", parse=_time(None), choices=_open_now),
-            Field("closes_at", parse=_time("opens_at")),
-            Field("redeem_by", parse=_time("closes_at"), optional=True),
+            Field("opens_at", parse=forms.time_answer(ERRORS, None, _moment), choices=_open_now),
+            Field("closes_at", parse=forms.time_answer(ERRORS, "opens_at", _moment)),
+            Field("redeem_by", parse=forms.time_answer(ERRORS, "closes_at", _moment), optional=True),
             Field("units", choices=_unit_choices, multiple=True),
         ),
         _create,

@@ -38,7 +38,7 @@ from models.db import Database
 from models.members import Member, RosterEntry, RosterRemoval, RosterRow, Status
 from models.points import LedgerEntry
 from models.welfare import ItemStatus, WelfareItem
-from models.welfare_import import Action, WelfareFileError, import_welfare, parse_welfare_file, plan_import
+from models.welfare.importing import Action, WelfareFileError, import_welfare, parse_welfare_file, plan_import
 from scheduled.backup import backup_sqlite
 from tests.botapi_server import BOT_USERNAME, BotAPIServer
 from tests.conftest import NOW, PG_URL

@@ -8,7 +8,7 @@ import pytest
 
 from models.clock import parse_local_datetime
 from models.errors import BadInput
-from models.welfare_import import WelfareFileError, parse_welfare_file
+from models.welfare.importing import WelfareFileError, parse_welfare_file
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from messages import Renderer
-from models import welfare, welfare_import
+from models import welfare
 from models.db import Database
 from models.members import Member, Status
+from models.welfare import importing as welfare_import
 from tests.conftest import make_config
 from tests.test_e2e_process import bot_env, run_cli
 

@@ -50,7 +50,7 @@ from models.welfare import (
     WelfareReminder,
     WindowClosed,
 )
-from models.welfare_import import WelfareFileError, import_items, parse_welfare_file
+from models.welfare.importing import WelfareFileError, import_items, parse_welfare_file
 from tests.conftest import PG_URL, fresh_schema, make_config, seed_units
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -593,7 +593,10 @@ async def test_a_draw_that_crashes_midway_reruns_without_double_vouchers_or_refu
     for m in people:
         await run(db, lambda s, m=m: welfare.apply_lottery(s, m, item.id, DURING, TZ))
     before = await snapshot(db)
-    real = {name: getattr(welfare, name) for name in ("_issue_voucher", "_refund_claim")}
+    # The draw issues vouchers (models/welfare/lottery.py) and refunds the losers (queries._release): stand-ins
+    # where each step is looked up count them.
+    where = {"_issue_voucher": welfare.lottery, "_refund_claim": welfare.queries}
+    real = {name: getattr(module, name) for name, module in where.items()}
     done: list[str] = []
 
     def counting(name: str) -> Callable[..., Awaitable[Any]]:
@@ -610,7 +613,7 @@ async def test_a_draw_that_crashes_midway_reruns_without_double_vouchers_or_refu
         return step
 
     for name in real:
-        monkeypatch.setattr(welfare, name, counting(name))
+        monkeypatch.setattr(where[name], name, counting(name))
     with pytest.raises(RuntimeError):
         await run(db, lambda s: welfare.draw_lottery(s, item.id, AFTER, TZ))
     # Vouchers and refunds were written inside the transaction before the crash; none of it was kept.
@@ -618,7 +621,7 @@ async def test_a_draw_that_crashes_midway_reruns_without_double_vouchers_or_refu
     assert len(done) == 5 and steps["_issue_voucher"] >= 2 and steps["_refund_claim"] >= 2
     assert await snapshot(db) == before
     for name, fn in real.items():
-        monkeypatch.setattr(welfare, name, fn)
+        monkeypatch.setattr(where[name], name, fn)
     drawn = await run(db, lambda s: welfare.draw_lottery(s, item.id, AFTER, TZ))
     again = await run(db, lambda s: welfare.draw_lottery(s, item.id, AFTER, TZ))
     assert drawn.done and not again.done
@@ -823,7 +826,7 @@ async def test_a_cancel_that_saw_the_voucher_active_loses_to_a_redeem_committed_
             redeem_committed.wait(timeout=30)
         return found
 
-    monkeypatch.setattr(welfare, "_reload_claim", reload_then_wait)
+    monkeypatch.setattr(welfare.claims, "_reload_claim", reload_then_wait)
     cancel = asyncio.create_task(run(pg_db, lambda s: welfare.cancel_claim(s, m, claimed.claim.id, DURING, TZ)))
     assert await asyncio.to_thread(cancel_has_read.wait, 30)
     await run(pg_db, lambda s: welfare.redeem(s, BUREAU, claimed.claim.voucher_code, DURING))
