@@ -55,21 +55,14 @@ def _local(ctx: Ctx, at: datetime | None) -> datetime | None:
 
 
 def _item_view(ctx: Ctx, item: welfare.WelfareItem, phase: Phase) -> dict[str, Any]:
-    """What every template needs to show an item, times in local time."""
-    return {
+    """What every template needs to show an item (every described field, welfare.DESCRIBED), times in local time."""
+    view: dict[str, Any] = {name: getattr(item, name) for name in welfare.DESCRIBED}
+    view.update({name: _local(ctx, getattr(item, name)) for name in ("opens_at", "closes_at", "redeem_by")})
+    return view | {
         "id": item.id,
-        "title": item.title,
-        "description": item.description,
-        "pickup": item.pickup,
-        "mode": item.mode,
-        "cost": item.cost,
         "stock": item.stock,
         "total": item.total,
         "limit": item.per_member_limit,
-        "threshold": item.threshold,
-        "opens_at": _local(ctx, item.opens_at),
-        "closes_at": _local(ctx, item.closes_at),
-        "redeem_by": _local(ctx, item.redeem_by),
         "phase": phase.value,
         "seed_hash": item.seed_hash,
         "seed": item.seed if item.drawn_at else None,

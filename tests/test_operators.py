@@ -41,7 +41,7 @@ from models.welfare import ItemStatus, WelfareItem
 from models.welfare.importing import Action, WelfareFileError, import_welfare, parse_welfare_file, plan_import
 from scheduled.backup import backup_sqlite
 from tests.botapi_server import BOT_USERNAME, BotAPIServer
-from tests.conftest import NOW, PG_URL
+from tests.conftest import NOW, PG_URL, _admin_sql
 from tests.test_e2e_process import TOKEN, BotProcess, bot_env, run_cli
 
 RENDERER = Renderer()
@@ -180,9 +180,15 @@ def test_database_url_accepts_postgres_postgresql_and_sqlite(url: str, driver_ur
 
 
 def test_a_postgres_scheme_url_migrates_a_real_database(tmp_path: Path) -> None:
-    url = PG_URL.replace("postgresql://", "postgres://", 1)
-    result = run_cli(["migrate"], bot_env(tmp_path, DATABASE_URL=url))
-    assert result.returncode == 0, result.stderr
+    """On a database of its own: the shared test database holds tables made without alembic by other tests."""
+    name = f"gongshe_scheme_{os.getpid()}"
+    _admin_sql(f'CREATE DATABASE "{name}"')
+    try:
+        url = PG_URL.rsplit("/", 1)[0].replace("postgresql://", "postgres://", 1) + "/" + name
+        result = run_cli(["migrate"], bot_env(tmp_path, DATABASE_URL=url))
+        assert result.returncode == 0, result.stderr
+    finally:
+        _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_an_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:

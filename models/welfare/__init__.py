@@ -57,11 +57,14 @@ from models.welfare.claims import (  # noqa: F401
     withdraw_application,
 )
 from models.welfare.drafts import (  # noqa: F401
+    DESCRIBED,
+    DRAFT_ONLY,
     ItemDraft,
     as_utc,
     check_draft,
     draft_of,
     invalid_item,
+    item_values,
     normalize_draft,
     phase_of,
 )

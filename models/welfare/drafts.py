@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from models.errors import BadInput
 from models.welfare.tables import (
@@ -154,21 +155,21 @@ def invalid_item(problem: tuple[str, str, str]) -> BadInput:
     return BadInput("welfare_invalid_item", field=field, problem=key, detail=detail)
 
 
+# One shape: ItemDraft is the one definition of what a cadre (or a file) says about an item. Every field it shares
+# with the item is stored under the same name (DESCRIBED, derived from ItemDraft, checked against the table by a
+# test); the quantity (stock) sets both the item's stock and its total; the rest only steer how a draft is stored.
+DRAFT_ONLY = frozenset({"stock", "units", "owner_unit", "keep_draft", "line"})
+DESCRIBED = tuple(f.name for f in fields(ItemDraft) if f.name not in DRAFT_ONLY)
+
+
+def item_values(draft: ItemDraft) -> dict[str, Any]:
+    """The item columns a draft sets (store_item, update_item)."""
+    values = {name: getattr(draft, name) for name in DESCRIBED}
+    values["stock"] = values["total"] = draft.stock
+    return values
+
+
 def draft_of(item: WelfareItem, units: Iterable[str]) -> ItemDraft:
     """An item as a draft, for editing one field with dataclasses.replace and update_item."""
-    return ItemDraft(
-        title=item.title,
-        mode=item.mode,
-        opens_at=item.opens_at,
-        closes_at=item.closes_at,
-        cost=item.cost,
-        stock=item.total,
-        per_member_limit=item.per_member_limit,
-        description=item.description,
-        pickup=item.pickup,
-        redeem_by=item.redeem_by,
-        units=tuple(sorted(units)),
-        threshold=item.threshold,
-        photo_file_id=item.photo_file_id,
-        owner_unit=item.owner_unit,
-    )
+    described = {name: getattr(item, name) for name in DESCRIBED}
+    return ItemDraft(**described, stock=item.total, units=tuple(sorted(units)), owner_unit=item.owner_unit)

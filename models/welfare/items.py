@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from models import audit
 from models.errors import DomainError, NotAllowed
 from models.members import Actor, Member
-from models.welfare.drafts import ItemDraft, as_utc, check_draft, invalid_item, normalize_draft, phase_of
+from models.welfare.drafts import ItemDraft, as_utc, check_draft, invalid_item, item_values, normalize_draft, phase_of
 from models.welfare.lottery import _new_seed
 from models.welfare.queries import _lock_item, _managed_item, _stock_may_return, known_units
 from models.welfare.tables import (
@@ -52,22 +52,10 @@ def store_item(
 ) -> WelfareItem:
     """Insert a checked, normalised draft with its units (shared by create_item and the file import)."""
     item = WelfareItem(
-        title=draft.title,
-        description=draft.description,
-        pickup=draft.pickup,
-        photo_file_id=draft.photo_file_id,
-        mode=draft.mode,
-        cost=draft.cost,
-        stock=draft.stock,
-        total=draft.stock,
-        per_member_limit=draft.per_member_limit,
-        opens_at=draft.opens_at,
-        closes_at=draft.closes_at,
-        redeem_by=draft.redeem_by,
+        **item_values(draft),
         owner_unit=owner_unit,
         created_by_telegram_id=created_by_telegram_id,
         status=status,
-        threshold=draft.threshold,
         created_at=now,
         updated_at=now,
     )
@@ -111,21 +99,8 @@ def update_item(session: Session, actor: Actor, item_id: int, draft: ItemDraft, 
         problems.append(("closes_at", "in_past", ""))
     if problems:
         raise invalid_item(problems[0])
-    for name in (
-        "title",
-        "description",
-        "pickup",
-        "photo_file_id",
-        "mode",
-        "cost",
-        "per_member_limit",
-        "opens_at",
-        "closes_at",
-        "redeem_by",
-        "threshold",
-    ):
-        setattr(item, name, getattr(draft, name))
-    item.stock = item.total = draft.stock
+    for name, value in item_values(draft).items():
+        setattr(item, name, value)
     item.owner_unit = owner
     item.updated_at = now
     if item.status == ItemStatus.PUBLISHED and item.mode == Mode.LOTTERY and item.seed is None:
