@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, or_, update
+from sqlalchemy import exists, update
 from sqlmodel import Session, col, select
 
 from models.welfare.drafts import as_utc
-from models.welfare.queries import _end_window, _held, _recipients, _release, _reload_item
+from models.welfare.queries import _end_window, _ended_without, _held, _recipients, _release, _reload_item
 from models.welfare.tables import (
     ClaimStatus,
     ItemStatus,
@@ -88,20 +88,7 @@ def take_reminders(session: Session, item_id: int, now: datetime) -> list[Recipi
 
 def due_settlements(session: Session, now: datetime) -> list[int]:
     """Group-buy items past their deadline (or closed early) and not settled yet."""
-    now = as_utc(now)
-    rows = session.exec(
-        select(WelfareItem.id)
-        .where(
-            WelfareItem.mode == Mode.GROUP_BUY,
-            col(WelfareItem.settled_at).is_(None),
-            or_(
-                (col(WelfareItem.status) == ItemStatus.PUBLISHED) & (col(WelfareItem.closes_at) <= now),
-                col(WelfareItem.status) == ItemStatus.CLOSED,
-            ),
-        )
-        .order_by(col(WelfareItem.id))
-    )
-    return list(rows)
+    return _ended_without(session, Mode.GROUP_BUY, "settled_at", now)
 
 
 def settle_group_buy(session: Session, item_id: int, now: datetime, tz: ZoneInfo) -> SettleResult:

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from models.errors import DomainError, NotFound
 from models.welfare.drafts import as_utc
-from models.welfare.queries import _end_window, _held, _recipients, _release, _reload_item
+from models.welfare.queries import _end_window, _ended_without, _held, _recipients, _release, _reload_item
 from models.welfare.tables import (
     ClaimStatus,
     DrawResult,
@@ -52,20 +52,7 @@ def _new_seed() -> tuple[str, str]:
 
 def due_draws(session: Session, now: datetime) -> list[int]:
     """Lottery items whose window has ended (or that were closed early) and are not drawn yet."""
-    now = as_utc(now)
-    rows = session.exec(
-        select(WelfareItem.id)
-        .where(
-            WelfareItem.mode == Mode.LOTTERY,
-            col(WelfareItem.drawn_at).is_(None),
-            or_(
-                (col(WelfareItem.status) == ItemStatus.PUBLISHED) & (col(WelfareItem.closes_at) <= now),
-                col(WelfareItem.status) == ItemStatus.CLOSED,
-            ),
-        )
-        .order_by(col(WelfareItem.id))
-    )
-    return list(rows)
+    return _ended_without(session, Mode.LOTTERY, "drawn_at", now)
 
 
 def draw_lottery(session: Session, item_id: int, now: datetime, tz: ZoneInfo) -> DrawResult:

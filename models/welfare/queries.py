@@ -15,6 +15,7 @@ from models.db import notify
 from models.errors import NotAllowed, NotFound, NotRegistered
 from models.members import Actor, Member, Status, UnitRow
 from models.stock_cache import STOCK_CHANNEL
+from models.welfare.drafts import as_utc
 from models.welfare.tables import (
     LIVE,
     ClaimStatus,
@@ -202,3 +203,22 @@ def _release(
     if result.first() is None:
         return None
     return _refund_claim(session, held, now, tz, title)
+
+
+def _ended_without(session: Session, mode: Mode, marker: str, now: datetime) -> list[int]:
+    """Items of one mode whose window has ended (or that were closed early) and whose end step (the timestamp
+    column `marker`: drawn_at, settled_at) has not run yet."""
+    now = as_utc(now)
+    rows = session.exec(
+        select(WelfareItem.id)
+        .where(
+            WelfareItem.mode == mode,
+            col(getattr(WelfareItem, marker)).is_(None),
+            or_(
+                (col(WelfareItem.status) == ItemStatus.PUBLISHED) & (col(WelfareItem.closes_at) <= now),
+                col(WelfareItem.status) == ItemStatus.CLOSED,
+            ),
+        )
+        .order_by(col(WelfareItem.id))
+    )
+    return list(rows)
