@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import warnings
 from datetime import timedelta
 from http import HTTPStatus
 
@@ -21,6 +22,7 @@ import tornado.web
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.warnings import PTBUserWarning
 from tornado.httpserver import HTTPServer
 
 from models import inbox
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # Long-polling timeout of one getUpdates call (seconds).
 POLL_TIMEOUT = 30
+# getUpdates waits up to POLL_TIMEOUT on Telegram's side; the HTTP read may take this much longer (seconds).
+READ_TIMEOUT_MARGIN = 10
 # Pause after an empty answer (seconds).
 EMPTY_POLL_PAUSE_SECONDS = 0.05
 # After a network error the poller waits this long, doubling up to the cap (seconds).
@@ -133,6 +137,8 @@ class InboxPoller:
 
     def start(self) -> None:
         """Poll in the background."""
+        # getUpdates is called through do_api_request on purpose (the raw JSON is what the inbox keeps).
+        warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="inbox-poller")
 
@@ -161,8 +167,12 @@ class InboxPoller:
         delay = RETRY_BASE_SECONDS
         while not self._stopping:
             try:
-                updates = await bot.get_updates(
-                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=self.allowed_updates
+                # The raw answer (a list of dicts): its JSON is what the inbox keeps; re-serialising parsed Update
+                # objects with to_json() cost more than a millisecond per update (bench/updates.py profile).
+                raw = await bot.do_api_request(
+                    "getUpdates",
+                    api_kwargs={"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": self.allowed_updates},
+                    read_timeout=POLL_TIMEOUT + READ_TIMEOUT_MARGIN,
                 )
             except RetryAfter as exc:
                 await asyncio.sleep(_seconds(exc.retry_after))
@@ -181,12 +191,13 @@ class InboxPoller:
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
                 continue
             delay = RETRY_BASE_SECONDS
+            updates = [Update.de_json(data, bot) for data in raw or []]
             if not updates:
                 # Telegram answers an empty long poll after POLL_TIMEOUT; a server that answers at once must not
                 # make this loop spin.
                 await asyncio.sleep(EMPTY_POLL_PAUSE_SECONDS)
                 continue
-            await store_updates(self.app, [(u.update_id, u.to_json()) for u in updates])
+            await store_updates(self.app, [(data["update_id"], json.dumps(data, ensure_ascii=False)) for data in raw])
             offset = updates[-1].update_id + 1
             for update in updates:
                 await self.app.update_queue.put(update)
