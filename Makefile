@@ -44,6 +44,7 @@ format: $(DEV_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/updates.py
+	$(BIN)/python bench/claim_storm.py
 
 clean:
 	rm -rf $(VENV)

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import cProfile
 import itertools
+import json
 import logging
 import math
 import os
@@ -34,11 +35,13 @@ from telegram.request import BaseRequest
 
 from bot import build_application, on_shutdown, on_startup, on_stop, upgrade_database
 from config import PROJECT_DIR, Config, parse_config, sync_url
-from handlers.base import Services
+from handlers.base import runtime_of
 from handlers.inbox import store_updates
+from handlers.sending import ReplySender
 from models.db import PG_WORKERS, SQLITE_READERS, Database
 from models.members import Member
 from models.points import LedgerEntry
+from services import Services
 from tests.harness import FakeBotAPI
 
 TOKEN = "123456:BENCH-TOKEN"
@@ -148,8 +151,13 @@ class RunningBot:
 
     @property
     def services(self) -> Services:
-        """The bot's Services (config, database, renderer, reply sender, sold-out cache)."""
+        """The bot's Services (config, database, renderer, clock, sold-out cache)."""
         return self.app.bot_data["services"]
+
+    @property
+    def replies(self) -> ReplySender:
+        """The bot's background reply sender (handlers/sending.py)."""
+        return runtime_of(self.app).replies
 
 
 async def start_bot(config: Config) -> RunningBot:
@@ -213,6 +221,10 @@ _update_ids = itertools.count(1)
 _message_ids = itertools.count(1)
 
 
+# Each update as Telegram's answer carries it (a dict), by update id: the bot's poller stores exactly that, as JSON.
+RAW_UPDATES: dict[int, dict[str, Any]] = {}
+
+
 def _user(user_id: int, language_code: str) -> dict[str, Any]:
     return {"id": user_id, "is_bot": False, "first_name": f"U{user_id}", "language_code": language_code}
 
@@ -231,6 +243,7 @@ def command_update(app: Application, user_id: int, text: str, language_code: str
             "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}],
         },
     }
+    RAW_UPDATES[data["update_id"]] = data
     return Update.de_json(data, app.bot)
 
 
@@ -239,7 +252,9 @@ def callback_update(
 ) -> Update:
     """A button press on `message` (a Message as JSON), as Telegram delivers it."""
     query = {"id": query_id, "from": _user(user_id, language_code), "chat_instance": "ci", "data": data}
-    return Update.de_json({"update_id": next(_update_ids), "callback_query": query | {"message": message}}, app.bot)
+    payload = {"update_id": next(_update_ids), "callback_query": query | {"message": message}}
+    RAW_UPDATES[payload["update_id"]] = payload
+    return Update.de_json(payload, app.bot)
 
 
 # --- feeding and timing ---------------------------------------------------------------------------------------
@@ -280,7 +295,8 @@ async def receive(app: Application, updates: list[Update], arrivals: list[float]
             end += 1
         batch = updates[i:end]
         if store:
-            await store_updates(app, [(u.update_id, u.to_json()) for u in batch])
+            raw = [RAW_UPDATES[u.update_id] for u in batch]
+            await store_updates(app, [(data["update_id"], json.dumps(data, ensure_ascii=False)) for data in raw])
         for update in batch:
             app.update_queue.put_nowait(update)
         i = end

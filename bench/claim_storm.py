@@ -65,8 +65,8 @@ from bench._common import (  # noqa: E402
     stop_bot,
     timed,
 )
+from buttons.welfare import ClaimItem  # noqa: E402
 from config import Config  # noqa: E402
-from handlers.callback_data import Cb, pack  # noqa: E402
 from models import outbox, welfare  # noqa: E402
 from models.clock import local_date, utcnow  # noqa: E402
 from models.db import Database  # noqa: E402
@@ -140,6 +140,8 @@ class PhaseResult:
     outbox_drain_s: float = 0.0
     outbox_counts: dict[str, int] = field(default_factory=dict)
     thread_cpu: str = ""
+    # Seconds from the start of the phase to the answer of the last winning press (when the stock was gone).
+    last_claim_s: float = 0.0
     problems: list[str] = field(default_factory=list)
 
 
@@ -235,7 +237,7 @@ def voucher_progress(session: Session) -> dict[str, int]:
 
 def make_storm(bot: RunningBot, item_id: int, stock: int, people: list[Person], tag: str) -> Storm:
     """One claim press per member on the item's card (the card is put in each chat, so the bot can edit it)."""
-    data = pack(Cb.WELFARE_CLAIM, item_id, 1)
+    data = ClaimItem(item_id=item_id, slot=1).pack()
     buttons = [[{"text": "claim", "callback_data": data}]]
     updates, query_ids = [], []
     for n, person in enumerate(people):
@@ -325,6 +327,8 @@ async def run_phase(
 
     state = await bot.db.read(item_state, storm.item_id)
     result = PhaseResult(name, timing, latencies, opened, state, thread_cpu=profiler.thread_cpu())
+    won = [answered[q] for p, q in zip(storm.people, storm.query_ids, strict=True) if p.telegram_id in state.holders]
+    result.last_claim_s = max(won, default=start) - start
     result.oversold = max(0, state.claims - storm.stock) + max(0, -(state.stock_left or 0))
     if state.claims != storm.stock:
         result.problems.append(f"{state.claims} live claims for stock {storm.stock}")
@@ -344,7 +348,7 @@ async def run_phase(
     # Card edits wait behind AIORateLimiter (~30/s). The vouchers leave through the outbox as in production: the
     # config's pacing on the real clock (a fake clock runs ahead while sends wait in the real rate limiter, so rows
     # would look lost in flight and be sent twice), through the same rate-limited bot.
-    result.replies_drain_s = await timed(bot.services.replies.drain())
+    result.replies_drain_s = await timed(bot.replies.drain())
     sender = OutboxSender(bot.db, bot_sender(bot.app.bot), config.outbox)
     result.outbox_drain_s = await timed(sender.run(until_empty=True))
     result.outbox_counts = await bot.db.read(voucher_progress)
@@ -364,6 +368,7 @@ def report(result: PhaseResult) -> None:
         f"{result.name}: {t.count} presses in {t.wall:.3f}s = {t.per_s:.0f}/s, cpu {t.cpu_ms:.3f} ms/press; "
         f"answer p50={percentile(lat, 50):.1f}ms p99={percentile(lat, 99):.1f}ms max={max(lat):.1f}ms; "
         f"claims={result.state.claims} stock_left={result.state.stock_left} "
+        f"(last claim answered after {result.last_claim_s:.2f}s) "
         f"writes: {' '.join(f'{k.rsplit(chr(46), 1)[-1]}={v}' for k, v in sorted(result.writes.items()))}; "
         f"card edits drained in {result.replies_drain_s:.1f}s, outbox in {result.outbox_drain_s:.1f}s "
         f"(vouchers sent so far {result.outbox_counts.get('sent', 0)}); lost_vouchers={result.lost_vouchers}"
@@ -381,7 +386,7 @@ async def floor(config: Config, people: list[Person], warmup: int) -> Timing:
     api = TimedBotAPI()
     app = bare_application(config, api)
     app.add_handler(CallbackQueryHandler(answer_only))
-    data = pack(Cb.WELFARE_CLAIM, 1, 1)
+    data = ClaimItem(item_id=1, slot=1).pack()
 
     def presses(chosen: list[Person], tag: str) -> list[Update]:
         cards = [Shown(CARD_MESSAGE_BASE, p.telegram_id, CARD_TEXT) for p in chosen]

@@ -342,7 +342,7 @@ async def run(args: argparse.Namespace, config: Config) -> int:
             f"concurrent_updates={concurrency} rate_limiter={type(bot.app.bot.rate_limiter).__name__} "
             f"inbox={'on' if args.inbox else 'off'}"
         )
-        replies = bot.services.replies
+        replies = bot.replies
 
         warm = points_updates(bot.app, pop.members, args.warmup, 0)
         timed_points = points_updates(bot.app, pop.members, args.n, args.warmup)
