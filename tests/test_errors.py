@@ -27,6 +27,8 @@ async def test_unexpected_error_gets_a_reference_id_in_chat_log_and_ops_chat(con
             await user.send("/points")
             await user.click("明细")
         assert "出了点问题" in user.last.text
+        # The crashed press was still answered: the button's spinner stops.
+        assert len(bot.api.calls_of("answerCallbackQuery")) == 1
         ref = user.last.text.split("<code>")[1].split("</code>")[0]
         assert len(ref) == 8
         assert any(ref in r.getMessage() for r in caplog.records)
