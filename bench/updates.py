@@ -18,7 +18,6 @@ one durable notice (outbox row) for the member. The last line is
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import sys
 import time
@@ -128,8 +127,8 @@ class Phase:
 # --- seeding, through the model functions ---------------------------------------------------------------------
 
 
-def seed(db: Database, config: Config, count: int) -> Population:
-    """Roster, registration (verified by the roster), seed ledger rows and one cadre per unit."""
+def seed(session: Session, config: Config, count: int) -> Population:
+    """Roster, registration (verified by the roster), seed ledger rows and one cadre per unit (one write unit)."""
     units = [u.code for u in config.units]
     people = [
         Person(MEMBER_BASE_ID + i, units[i % len(units)], f"E{i:06d}", f"成员{i}", "en" if i % 4 == 0 else "zh")
@@ -140,22 +139,21 @@ def seed(db: Database, config: Config, count: int) -> Population:
     today = local_date(config.timezone)
     rule = config.rules[SEED_RULE]
     admin = Actor(ADMIN_ID, None, True, frozenset(), frozenset())
-    with db.writing() as session:
-        roster = [RosterRow(p.unit_code, p.employee_no, p.name, None) for p in everyone]
-        members.import_roster(session, roster, ADMIN_ID)
-        for p in everyone:
-            member = members.register(session, p.telegram_id, p.unit_code, p.employee_no, p.name, p.language)
-            if not member.verified:
-                raise SystemExit(f"seeding failed: {p.employee_no} was not verified by the roster")
-            p.member_id = member.id
-        for p in people:
-            for k in range(SEED_ROWS_PER_MEMBER):
-                amount = 1 + (p.member_id + k) % 20
-                day = today - timedelta(days=k)
-                p.balance += points.award(session, p.member_id, rule, f"seed:{p.member_id}:{k}", day, amount).amount
-        for code, cadre in cadres.items():
-            target = session.get(Member, cadre.member_id)
-            members.set_role(session, admin, target, Role.CADRE, code, True)
+    roster = [RosterRow(p.unit_code, p.employee_no, p.name, None) for p in everyone]
+    members.import_roster(session, roster, ADMIN_ID)
+    for p in everyone:
+        member = members.register(session, p.telegram_id, p.unit_code, p.employee_no, p.name, p.language)
+        if not member.verified:
+            raise RuntimeError(f"seeding failed: {p.employee_no} was not verified by the roster")
+        p.member_id = member.id
+    for p in people:
+        for k in range(SEED_ROWS_PER_MEMBER):
+            amount = 1 + (p.member_id + k) % 20
+            day = today - timedelta(days=k)
+            p.balance += points.award(session, p.member_id, rule, f"seed:{p.member_id}:{k}", day, amount).amount
+    for code, cadre in cadres.items():
+        target = session.get(Member, cadre.member_id)
+        members.set_role(session, admin, target, Role.CADRE, code, True)
     return Population(people, cadres)
 
 
@@ -335,7 +333,9 @@ async def run(args: argparse.Namespace, config: Config) -> int:
         if await bot.db.read(count_members):
             print("FAILED: the database already has members; give an empty one", file=sys.stderr)
             return 2
-        pop = await asyncio.to_thread(seed, bot.db, config, args.members)
+        # On the database's own writer (SQLite) or a worker: a long seeding transaction in another thread would
+        # hold SQLite's write lock while the inbox marker's first prune waits for it.
+        pop = await bot.db.write(seed, config, args.members)
         concurrency = bot.app.update_processor.max_concurrent_updates
         print(
             f"setup: db={bot.db.dialect} members={len(pop.members)} cadres={len(pop.cadres)} "
