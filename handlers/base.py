@@ -220,6 +220,8 @@ class Ctx:
     def set_flow(self, name: str, step: str, data: dict[str, Any]) -> None:
         """Start or advance flow `name` (it replaces only the flow of its own section)."""
         section = self.runtime.flow_sections[name]
+        # A write anyway: the user's expired flows (of any section) go with it.
+        flows.drop_expired(self.session, self.actor.telegram_id, self.now, FLOW_LIFETIME)
         flows.set_flow(self.session, self.actor.telegram_id, section, name, step, data, self.now)
 
     def clear_flow(self, name: str | None = None) -> bool:

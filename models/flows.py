@@ -3,7 +3,7 @@ second replica continues where the user was.
 
 A user has at most one flow per section: starting a run invitation does not throw away a half-made welfare item.
 Typed text goes to the flow the user touched last. A flow untouched for longer than its lifetime has expired:
-it is no longer answered and is deleted the next time the user's flows are read.
+it is no longer answered, and is deleted the next time the user starts or advances a flow.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Flow:
 
 
 def get_flow(session: Session, telegram_id: int, now: datetime, lifetime: timedelta) -> Flow | None:
-    """The flow this user touched last, unless it has expired (expired ones are removed in a write)."""
+    """The flow this user touched last, unless it has expired (expired ones are deleted by set_flow's caller)."""
     rows = session.exec(
         select(FlowState).where(col(FlowState.telegram_id) == telegram_id).order_by(col(FlowState.updated_at).desc())
     ).all()
