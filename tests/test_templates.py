@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-import tomllib
-from datetime import UTC, date, datetime
+from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from config import PROJECT_DIR, PointsRule, parse_config
+from config import PROJECT_DIR, PointsRule
 from handlers.admin import AUDIT_SHOWN, INVITES_PAGE
 from handlers.welfare import CLAIMS_PAGE
 from messages import LOCALES, MESSAGES_DIR, Renderer
@@ -32,8 +31,24 @@ from models.welfare import (
     MAX_PER_MEMBER,
     MAX_STOCK,
     PICKUP_MAX,
-    TITLE_MAX,
     ClaimStatus,
+)
+from tests import template_samples
+from tests.template_samples._shared import (  # noqa: F401  (re-exported to older imports)
+    AT,
+    BIG,
+    CODE,
+    CONFIG,
+    LIMITS,
+    NAME,
+    SEED,
+    SEED_HASH,
+    TITLE,
+    longest_unit,
+    member,
+    person,
+    typed,
+    unit_names,
 )
 
 RENDERER = Renderer()
@@ -42,55 +57,11 @@ RENDERER = Renderer()
 UNTRIMMED = Renderer()
 UNTRIMMED.env = RENDERER.env.overlay(trim_blocks=False, cache_size=0)
 
-CONFIG = parse_config(tomllib.loads((PROJECT_DIR / "config.toml").read_text(encoding="utf-8")), {})
-LIMITS = CONFIG.limits
-
 TEXT_MAX = 4096
 CAPTION_MAX = 1024
 # Templates sent as the caption of a photo or document: handlers/welfare.py show_photo("welfare/card") for an
 # item with a photo, the voucher QR (show_photo and notify(photo=...)), handlers/me.py send_document.
 CAPTIONS = {"welfare/card", "welfare/voucher", "me/export_caption"}
-
-AT = datetime(2026, 11, 28, 23, 59, tzinfo=UTC)
-BIG = 1_000_000_000  # a balance, count or id nobody will reach
-CODE = "ABCD2345"
-SEED = "ab" * 32
-SEED_HASH = "cd" * 32
-
-
-def typed(n: int) -> str:
-    """n characters of text someone typed: Chinese, letters, markup to escape, and one character in eight an emoji
-    (2 UTF-16 units; the shortened texts leave room for rather more of them, not for a text made only of emoji)."""
-    return ("福利<A&B>🎁" * n)[:n]
-
-
-def person(n: int) -> str:
-    """A person's name of n characters (models/members.py clean_name refuses < > / and friends)."""
-    return ("欧阳&'娜娜'🌸" * n)[:n]
-
-
-NAME = person(LIMITS.name_max_length)
-TITLE = typed(TITLE_MAX)
-
-
-def unit_names(locale: str) -> list[str]:
-    return [u.name(locale) for u in CONFIG.units]
-
-
-def longest_unit(locale: str) -> str:
-    return max(unit_names(locale), key=len)
-
-
-def member(**overrides: Any) -> SimpleNamespace:
-    fields = {
-        "id": BIG,
-        "name": NAME,
-        "employee_no": "A" * 20,
-        "unit_code": "hk",
-        "status": "verified",
-        "ranking_opt_out": True,
-    }
-    return SimpleNamespace(**{**fields, **overrides})
 
 
 def item(**overrides: Any) -> dict[str, Any]:
@@ -556,7 +527,17 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-SAMPLES = {locale: samples(locale) for locale in LOCALES}
+def all_samples(locale: str) -> dict[str, list[dict[str, Any]]]:
+    """The samples above plus each section's own module in tests/template_samples/ (see its __init__)."""
+    merged = samples(locale)
+    for module in template_samples.modules():
+        theirs = module.samples(locale)
+        assert not set(theirs) & set(merged), f"{module.__name__} repeats {sorted(set(theirs) & set(merged))}"
+        merged.update(theirs)
+    return merged
+
+
+SAMPLES = {locale: all_samples(locale) for locale in LOCALES}
 
 # Every variable any label uses (a label with a new one fails until it is added here): long values, and every
 # count once more as 1 below (the singular is the odd one out). Labels are plain text, never HTML.
@@ -595,6 +576,9 @@ LABEL_VARS = {
     "command": "pg_dump --format=custom --file=gongshe.dump gongshe",
     "label": TITLE,
 }
+for _module in template_samples.modules():
+    LABEL_VARS.update(getattr(_module, "LABEL_VARS", {}))
+    CAPTIONS |= set(getattr(_module, "CAPTIONS", ()))
 LABEL_VARS_ONE = {k: 1 if isinstance(v, int) else v for k, v in LABEL_VARS.items()}
 
 
