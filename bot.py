@@ -197,6 +197,12 @@ class StartupError(Exception):
         self.label, self.exit_code, self.params = label, exit_code, params
 
 
+def _public_webhook_url(config: Config) -> str:
+    """The webhook address as it may be shown: scheme, host, port and path (a password or query never)."""
+    parts = urlsplit(config.webhook_url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment="").geturl()
+
+
 def _public_api_url(config: Config) -> str:
     """The Bot API base URL as it may be shown: without the token or a password, should either be in it."""
     parts = urlsplit(config.api_base_url)
@@ -352,9 +358,18 @@ async def serve(app: Application, config: Config) -> None:
             path = urlsplit(config.webhook_url).path
             receiver = InboxWebhook(app, config.webhook_listen, config.webhook_port, path, config.webhook_secret)
             receiver.start()
-            await app.bot.set_webhook(
-                config.webhook_url, secret_token=config.webhook_secret or None, allowed_updates=Update.ALL_TYPES
-            )
+            try:
+                await app.bot.set_webhook(
+                    config.webhook_url, secret_token=config.webhook_secret or None, allowed_updates=Update.ALL_TYPES
+                )
+            except TelegramError as exc:
+                # Telegram checks the address (https, allowed port, resolvable host): say so in one line and stop
+                # cleanly; updates the inbox already stored are kept for the next start.
+                await receiver.stop()
+                await app.stop()
+                await marker.stop()
+                await on_stop(app)
+                raise StartupError("cli_webhook_refused", url=_public_webhook_url(config), reason=exc.message) from None
         else:
             receiver = InboxPoller(app)
             receiver.start()

@@ -47,6 +47,7 @@ MAX_CALLBACK_DATA_BYTES = 64
 MAX_UPDATES_PER_POLL = 100
 # Failure messages show each parameter of a recorded call up to this many characters.
 DESCRIBE_VALUE_LENGTH = 80
+WEBHOOK_PORTS = frozenset({80, 88, 443, 8443})
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
 # Update kinds Telegram leaves out when allowed_updates was never given (or given as an empty list).
 OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
@@ -276,6 +277,7 @@ class BotAPIServer:
         self.unknown_methods: list[str] = []
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.descriptions: dict[tuple[str, str], str] = {}
+        self.webhook_url = ""
         self.bot_id = int(token.split(":")[0]) if token.split(":")[0].isdigit() else 1
         self._port = port
         self._cond = threading.Condition(threading.RLock())
@@ -303,6 +305,7 @@ class BotAPIServer:
             for name in (
                 "getMe",
                 "getUpdates",
+                "setWebhook",
                 "deleteWebhook",
                 "setMyCommands",
                 "deleteMyCommands",
@@ -711,6 +714,16 @@ class BotAPIServer:
         """Whether an update's kind passes the current allowed_updates."""
         kind = next(key for key in update if key != "update_id")
         return kind in self._allowed if self._allowed else kind not in OPT_IN_UPDATES
+
+    def _m_setWebhook(self, params: dict[str, Any]) -> bool:
+        """setWebhook: Telegram accepts only https addresses on ports 443, 80, 88 and 8443."""
+        url = urlsplit(str(params.get("url", "")))
+        if url.scheme != "https":
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        if (url.port or 443) not in WEBHOOK_PORTS:
+            raise bad_request("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
+        self.webhook_url = url.geturl()
+        return True
 
     def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
         """deleteWebhook: nothing to delete; drop_pending_updates empties the queue."""

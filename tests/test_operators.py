@@ -141,6 +141,29 @@ def test_an_unreachable_bot_api_is_named_without_the_token(tmp_path: Path, langu
     assert TOKEN not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_a_webhook_address_telegram_refuses_is_one_line_and_a_clean_exit(
+    api: BotAPIServer, tmp_path: Path, language: str
+) -> None:
+    """It ended in a traceback: Telegram refuses a plain-http address, so say which and why, and stop cleanly."""
+    hook = f"http://user:pa55@127.0.0.1:{closed_port()}/hook?secret=1"
+    env = bot_env(
+        tmp_path,
+        BOT_TOKEN=TOKEN,
+        BOT_API_BASE_URL=api.base_url,
+        GONGSHE_CONFIG=str(config_file(tmp_path, language)),
+        WEBHOOK_URL=hook,
+    )
+    assert run_cli(["migrate"], env).returncode == 0
+    result = run_cli([], env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    reason = "Bad webhook: an https url must be provided for webhook"  # as PTB words the Bot API's answer
+    shown = hook.replace("user:pa55@", "").removesuffix("?secret=1")
+    assert result.stderr.splitlines()[-1] == say("cli_webhook_refused", language, url=shown, reason=reason)
+    assert "Traceback" not in result.stderr and "pa55" not in result.stderr
+    assert api.webhook_url == ""
+
+
 def test_the_bot_api_url_is_shown_without_token_or_password(tmp_path: Path) -> None:
     config = make_config_with(tmp_path, BOT_API_BASE_URL="https://relay:pa55@tg.example.org/bot123456:SECRET/")
     assert bot._public_api_url(config) == "https://tg.example.org/bot<token>/"
