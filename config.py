@@ -20,6 +20,10 @@ LANGUAGES = ("zh", "en")
 UNIT_CODE = re.compile(r"^[a-z0-9]{1,16}$")
 
 
+# Insight's stickiness looks 4 weeks back and its cohorts 3 months on.
+MIN_ACTIVITY_RETENTION_DAYS = 120
+
+
 class ConfigError(Exception):
     """A configuration key is missing or wrong; the message names the key and the problem.
 
@@ -130,6 +134,8 @@ class Config:
     tick_seconds: int
     misfire_grace_hours: int
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    # Days of activity records kept for Insight (models/activity.py); at least 4 weeks of stickiness.
+    activity_retention_days: int = 400
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unit(self, code: str) -> Unit | None:
@@ -320,7 +326,15 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
         tick_seconds=max(1, _get(scheduler, "tick_seconds", int, "scheduler", 30)),
         misfire_grace_hours=_get(scheduler, "misfire_grace_hours", int, "scheduler", 12),
         outbox=_parse_outbox(_get(raw, "outbox", dict, "config", {})),
+        activity_retention_days=_parse_retention(_get(raw, "activity", dict, "config", {})),
     )
+
+
+def _parse_retention(activity: dict[str, Any]) -> int:
+    days = _get(activity, "retention_days", int, "activity", 400)
+    if days < MIN_ACTIVITY_RETENTION_DAYS:
+        raise ConfigError("activity.retention_days", f"must be at least {MIN_ACTIVITY_RETENTION_DAYS}")
+    return days
 
 
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:

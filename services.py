@@ -15,6 +15,7 @@ from sqlmodel import Session
 from config import Config
 from messages import Renderer
 from models import outbox
+from models.activity import ActivityLog
 from models.clock import Clock
 from models.db import Database
 from models.stock_cache import SoldOutCache
@@ -35,6 +36,8 @@ class Services:
     soldout: SoldOutCache = field(default_factory=SoldOutCache)
     # The language each recently seen user reads (for answers given before the member row is loaded).
     locales: dict[int, str] = field(default_factory=dict)
+    # Activity noted by handlers and not yet written (models/activity.py; the inbox's done-marker writes it).
+    activity: ActivityLog = field(default_factory=ActivityLog)
 
     def remember_locale(self, telegram_id: int, locale: str) -> None:
         """Keep a user's language for answers given from memory (bounded: forgotten wholesale when full)."""

@@ -430,6 +430,9 @@ def handler(
     """
 
     def decorate(fn: Callable[[Ctx], None]) -> PTBCallback:
+        # Activity is counted per section, by the module the handler lives in (handlers/<section>.py).
+        section = fn.__module__.rpartition(".")[2]
+
         @functools.wraps(fn)
         async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             user = update.effective_user
@@ -463,6 +466,8 @@ def handler(
                 services.remember_locale(user.id, locale)
                 ctx = Ctx(update, context, services, runtime, session, actor, locale, callback, writable=writable)
                 made.append(ctx)
+                if actor.member is not None and actor.member.verified:
+                    services.activity.note(actor.member.id, ctx.today, section)  # type: ignore[arg-type]
                 _check_standing(actor, needs)
                 fn(ctx)
                 if writable:

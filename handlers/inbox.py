@@ -15,17 +15,18 @@ import contextlib
 import json
 import logging
 import warnings
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http import HTTPStatus
 
 import tornado.web
+from sqlmodel import Session
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBUserWarning
 from tornado.httpserver import HTTPServer
 
-from models import inbox
+from models import activity, inbox
 from models.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -84,10 +85,18 @@ class DoneMarker:
         await self.flush()
 
     async def flush(self) -> None:
-        """Mark every update reported so far."""
+        """Mark every update reported so far, and write the activity noted since the last flush, in one write."""
+        services = self.app.bot_data["services"]
         done, self.done = self.done, []
-        if done:
-            await self.app.bot_data["services"].db.write(inbox.mark_processed, done, self.clock.now())
+        notes = services.activity.take()
+        if not done and not notes:
+            return
+        try:
+            await services.db.write(_bookkeeping, done, notes, self.clock.now())
+        except Exception:
+            self.done[:0] = done
+            services.activity.give_back(notes)
+            raise
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -105,6 +114,13 @@ class DoneMarker:
                         log.info("inbox: pruned %d handled updates", pruned)
             except Exception as exc:  # the database may be down for a moment; the ids are retried
                 log.warning("inbox: could not mark handled updates (%s)", type(exc).__name__)
+
+
+def _bookkeeping(session: Session, done: list[int], notes: list[activity.Note], now: datetime) -> None:
+    """What every handled update leaves behind, batched: its inbox mark and its member's activity of the day."""
+    if done:
+        inbox.mark_processed(session, done, now)
+    activity.record(session, notes)
 
 
 async def replay_unprocessed(app: Application) -> int:

@@ -6,6 +6,7 @@ Importing this package registers every table on SQLModel.metadata (used by alemb
 from sqlmodel import SQLModel
 
 from models import (  # noqa: F401  (tables without dependencies first)
+    activity,
     audit,
     flows,
     inbox,

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from models import members, welfare
+from models import activity, members, welfare
+from models.activity import Activity
 from models.audit import AuditEntry
 from models.errors import NotFound
 from models.flows import FlowState
@@ -20,7 +21,7 @@ from models.welfare import WelfareClaim, WelfareItem, WelfareReminder
 
 def export_member(session: Session, member_id: int) -> dict[str, Any]:
     """Everything stored about this member: profile, roles, ledger, open flow, audit entries about them, welfare
-    claims with their voucher codes, reminders, and the messages queued or sent to them."""
+    claims with their voucher codes, reminders, the messages queued or sent to them, and their days of activity."""
     member = session.get(Member, member_id)
     if member is None:
         raise NotFound()
@@ -51,6 +52,11 @@ def export_member(session: Session, member_id: int) -> dict[str, Any]:
         .where((col(OutboxMessage.member_id) == member_id) | (col(OutboxMessage.chat_id) == telegram_id))
         .order_by(col(OutboxMessage.id))
     )
+    days = session.exec(
+        select(Activity.day, Activity.section)
+        .where(col(Activity.member_id) == member_id)
+        .order_by(col(Activity.day), col(Activity.section))
+    )
     return {
         "member": member.model_dump(),
         "roles": [r.model_dump(exclude={"id", "member_id"}) for r in roles],
@@ -64,6 +70,7 @@ def export_member(session: Session, member_id: int) -> dict[str, Any]:
         "messages": [
             m.model_dump(include={"id", "kind", "text", "photo", "status", "created_at", "sent_at"}) for m in messages
         ],
+        "activity": [{"day": day, "section": section} for day, section in days],
     }
 
 
@@ -73,5 +80,6 @@ def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo
     Returns the ids of welfare items whose stock came back (their cached "sold out" must be forgotten).
     """
     restocked = welfare.release_member(session, member_id, now, tz)
+    activity.erase_member(session, member_id)
     members.erase_member(session, member_id)
     return restocked
