@@ -32,6 +32,7 @@ from telegram.request import BaseRequest
 import handlers.admin
 import handlers.errors
 import handlers.forms
+import handlers.insight
 import handlers.me
 import handlers.members
 import handlers.menu
@@ -77,6 +78,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.welfare.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
+    handlers.insight.SECTION,
     handlers.forms.SECTION,
 )
 

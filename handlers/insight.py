@@ -1,0 +1,207 @@
+"""Insight (工会数据看板): /stats — reach, interaction, stickiness and efficiency for a cadre's units.
+
+A unit cadre sees their own units; a bureau cadre and an admin every unit, with a unit picker. Every count of
+members goes through models.insight.shown, so a group of fewer than 5 members is "<5" on the screen and in the
+CSV alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from buttons.insight import StatsCsv, StatsUnits, StatsView
+from handlers.base import Command, Ctx, Need, Section, handler
+from models import insight
+from models.errors import BadInput, NotFound
+from models.insight import AREAS, PERIODS, shown
+
+DEFAULT_AREA, DEFAULT_PERIOD = "reach", "month"
+UNIT_COLUMNS = 3
+
+
+def _scope(ctx: Ctx, unit: str | None) -> list[str]:
+    """The units a screen covers: one chosen unit (which this cadre must serve), or every unit they serve."""
+    if unit is not None:
+        if ctx.config.unit(unit) is None:
+            raise NotFound("unit_unknown")
+        ctx.actor.require_unit(unit)
+        return [unit]
+    return [u.code for u in ctx.config.units if ctx.actor.can_manage(u.code)]
+
+
+def _pct(value: float | None) -> str | None:
+    return None if value is None else f"{value * 100:.0f}%"
+
+
+def _ratio(part: int, whole: int) -> str | None:
+    return _pct(insight.share(part, whole))
+
+
+def _figures(ctx: Ctx, area: str, units: list[str], period: insight.Period) -> dict[str, Any]:
+    """What the area's template shows, every member count already through shown()."""
+    tz, s = ctx.config.timezone, ctx.session
+    if area == "reach":
+        rows = insight.reach(s, units, ctx.today)
+        return {
+            "rows": [
+                {
+                    "unit": ctx.config.unit(r.unit).name(ctx.locale) if r.unit else None,
+                    "roster": shown(r.roster),
+                    "verified": shown(r.verified),
+                    "share": _pct(r.registered_share),
+                    "young_share": _pct(r.young_share),
+                }
+                for r in rows
+            ]
+        }
+    if area == "interaction":
+        i = insight.interaction(s, units, period, tz)
+        return {
+            "members": shown(i.members),
+            "weekly_active": shown(i.weekly_active),
+            "active_share": _ratio(i.weekly_active, i.members),
+            "weeks": [(monday, shown(n)) for monday, n in i.weeks],
+            "sections": sorted(((name, shown(n)) for name, n in i.section_days.items()), key=lambda x: x[0]),
+            "actions": [(name, n) for name, n in i.actions.items()],
+        }
+    if area == "stickiness":
+        st = insight.stickiness(s, units, ctx.today, tz)
+        return {
+            "active": shown(st.active),
+            "sticky": shown(st.sticky),
+            "sticky_share": _ratio(st.sticky, st.active),
+            "cohorts": [
+                {"month": c.month, "joined": shown(c.joined), "retained": [shown(n) for n in c.retained]}
+                for c in st.cohorts
+            ],
+        }
+    e = insight.efficiency(s, units, period, tz)
+    return {
+        "items": e.welfare_items,
+        "places": e.welfare_places,
+        "claimed": e.welfare_claimed,
+        "claim_rate": _pct(e.welfare_claimed / e.welfare_places) if e.welfare_places else None,
+        "approvals": e.approvals,
+        "approval_hours": None if e.approval_hours is None else f"{e.approval_hours:.1f}",
+        "extra": [(name, done, total) for name, (done, total) in e.extra.items()],
+    }
+
+
+def _keyboard(ctx: Ctx, area: str, period: str, unit: str | None) -> list[list[Any]]:
+    rows = [
+        [ctx.button(f"insight_area_{a}", StatsView(a, period, unit), chosen=a == area) for a in AREAS],
+        [ctx.button(f"insight_period_{p}", StatsView(area, p, unit), chosen=p == period) for p in PERIODS],
+    ]
+    last = [ctx.button("insight_csv", StatsCsv(period, unit))]
+    if len(_scope(ctx, None)) > 1:
+        last.insert(0, ctx.button("insight_units", StatsUnits(area, period)))
+        if unit is not None:
+            last.insert(1, ctx.button("insight_all_units", StatsView(area, period)))
+    rows.append(last)
+    return rows
+
+
+@handler(needs=Need.CADRE)
+def show_stats(ctx: Ctx) -> None:
+    """/stats and its buttons: one area of the figures for a period, for the scope or one unit of it."""
+    view = ctx.callback if isinstance(ctx.callback, StatsView) else StatsView(DEFAULT_AREA, DEFAULT_PERIOD)
+    if view.area not in AREAS or view.period not in PERIODS:
+        raise BadInput("bad_input")
+    units = _scope(ctx, view.unit)
+    period = insight.period_of(view.period, ctx.today)
+    chosen = ctx.config.unit(view.unit) if view.unit else None
+    ctx.show(
+        f"insight/{view.area}",
+        _keyboard(ctx, view.area, view.period, view.unit),
+        period=view.period,
+        start=period.start,
+        until=ctx.today,
+        unit=chosen.name(ctx.locale) if chosen else None,
+        units=len(units),
+        **_figures(ctx, view.area, units, period),
+    )
+
+
+@handler(needs=Need.CADRE)
+def pick_unit(ctx: Ctx) -> None:
+    """Button: the units this cadre serves, to look at one of them (or all of them again)."""
+    pressed = ctx.pressed(StatsUnits)
+    if pressed.area not in AREAS or pressed.period not in PERIODS:
+        raise BadInput("bad_input")
+    units = [u for u in ctx.config.units if ctx.actor.can_manage(u.code)]
+    buttons = [
+        ctx.button("insight_unit", StatsView(pressed.area, pressed.period, u.code), name=u.name(ctx.locale))
+        for u in units
+    ]
+    rows = [buttons[i : i + UNIT_COLUMNS] for i in range(0, len(buttons), UNIT_COLUMNS)]
+    rows.append([ctx.button("insight_all_units", StatsView(pressed.area, pressed.period))])
+    ctx.show("insight/pick_unit", rows)
+
+
+@handler(needs=Need.CADRE)
+def export_csv(ctx: Ctx) -> None:
+    """Button: the period's figures per unit as a CSV file (UTF-8 with BOM, so Excel opens it), "<5" included."""
+    pressed = ctx.pressed(StatsCsv)
+    if pressed.period not in PERIODS:
+        raise BadInput("bad_input")
+    units = _scope(ctx, pressed.unit)
+    period = insight.period_of(pressed.period, ctx.today)
+    rows = [_csv_row(ctx, unit, period) for unit in units]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([ctx.label(f"insight_csv_{column}") for column in CSV_COLUMNS])
+    writer.writerows([[row[column] for column in CSV_COLUMNS] for row in rows])
+    filename = f"stats-{pressed.period}-{period.start.isoformat()}-{ctx.today.isoformat()}.csv"
+    ctx.send_document(out.getvalue().encode("utf-8-sig"), filename, "insight/csv_caption", period=pressed.period)
+
+
+CSV_COLUMNS = (
+    "unit",
+    "roster",
+    "verified",
+    "registered_share",
+    "young_roster",
+    "young_verified",
+    "young_share",
+    "weekly_active",
+    "active_4_weeks",
+    "sticky_4_weeks",
+    "welfare_places",
+    "welfare_claimed",
+    "approvals",
+    "approval_hours",
+)
+
+
+def _csv_row(ctx: Ctx, unit: str, period: insight.Period) -> dict[str, str]:
+    """One unit's figures for the CSV, with the same hiding as the screens."""
+    tz, s = ctx.config.timezone, ctx.session
+    r = insight.reach(s, [unit], ctx.today)[0]
+    i = insight.interaction(s, [unit], period, tz)
+    st = insight.stickiness(s, [unit], ctx.today, tz)
+    e = insight.efficiency(s, [unit], period, tz)
+    return {
+        "unit": ctx.config.unit(unit).name(ctx.locale),
+        "roster": shown(r.roster),
+        "verified": shown(r.verified),
+        "registered_share": _pct(r.registered_share) or "",
+        "young_roster": shown(r.young_roster),
+        "young_verified": shown(r.young_verified),
+        "young_share": _pct(r.young_share) or "",
+        "weekly_active": shown(i.weekly_active),
+        "active_4_weeks": shown(st.active),
+        "sticky_4_weeks": shown(st.sticky),
+        "welfare_places": str(e.welfare_places),
+        "welfare_claimed": str(e.welfare_claimed),
+        "approvals": str(e.approvals),
+        "approval_hours": "" if e.approval_hours is None else f"{e.approval_hours:.1f}",
+    }
+
+
+SECTION = Section(
+    "insight",
+    commands=(Command("stats", show_stats, menu_order=110),),
+    buttons={StatsView: show_stats, StatsUnits: pick_unit, StatsCsv: export_csv},
+)

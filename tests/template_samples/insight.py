@@ -1,0 +1,98 @@
+"""Samples of the Insight templates (messages/*/insight): every unit listed, the longest names, counts hidden."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from models.insight import COHORTS, PERIODS, RETENTION_MONTHS
+from tests.template_samples._shared import BIG, CONFIG, typed, unit_names
+
+START, UNTIL = date(2026, 9, 1), date(2026, 11, 28)
+SECTIONS = ("menu", "members", "me", "points", "welfare", "admin", "forms", "insight", "unknown_section_name")
+
+
+def _head(locale: str, **overrides: Any) -> dict[str, Any]:
+    longest = max(unit_names(locale), key=len)
+    return {"period": "quarter", "start": START, "until": UNTIL, "unit": longest, "units": 1} | overrides
+
+
+def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
+    names = unit_names(locale)
+    every_unit = [
+        {"unit": n, "roster": str(BIG), "verified": str(BIG), "share": "100%", "young_share": "100%"} for n in names
+    ]
+    total = {"unit": None, "roster": str(BIG), "verified": str(BIG), "share": "100%", "young_share": "100%"}
+    weeks = [(date(2026, 8, 31), str(BIG))] * 14  # a quarter touches up to 14 weeks
+    return {
+        "insight/reach": [
+            _head(locale, unit=None, units=len(CONFIG.units)) | {"rows": [*every_unit, total]},
+            _head(locale, period="week") | {"rows": [{**every_unit[0], "share": None, "young_share": None}, total]},
+            _head(locale, period="month", units=2, unit=None)
+            | {"rows": [{"unit": None, "roster": "<5", "verified": "<5", "share": None, "young_share": None}]},
+        ],
+        "insight/interaction": [
+            _head(locale)
+            | {
+                "members": str(BIG),
+                "weekly_active": str(BIG),
+                "active_share": "100%",
+                "weeks": weeks,
+                "sections": [(s, str(BIG)) for s in SECTIONS],
+                "actions": [("welfare_claims", BIG), ("x" * 40, BIG)],
+            },
+            _head(locale, period="week")
+            | {
+                "members": "<5",
+                "weekly_active": "0",
+                "active_share": None,
+                "weeks": weeks[:1],
+                "sections": [],
+                "actions": [],
+            },
+        ],
+        "insight/stickiness": [
+            _head(locale)
+            | {
+                "active": str(BIG),
+                "sticky": str(BIG),
+                "sticky_share": "100%",
+                "cohorts": [{"month": START, "joined": str(BIG), "retained": [str(BIG)] * RETENTION_MONTHS}] * COHORTS,
+            },
+            _head(locale, period="week")
+            | {
+                "active": "<5",
+                "sticky": "0",
+                "sticky_share": None,
+                "cohorts": [{"month": START, "joined": "0", "retained": ["–"] * RETENTION_MONTHS}],
+            },
+        ],
+        "insight/efficiency": [
+            _head(locale)
+            | {
+                "items": BIG,
+                "places": BIG,
+                "claimed": BIG,
+                "claim_rate": "100%",
+                "approvals": BIG,
+                "approval_hours": "99999.9",
+                "extra": [(typed(40), BIG, BIG)] * 6,
+            },
+            _head(locale, period="week")
+            | {
+                "items": 1,
+                "places": 1,
+                "claimed": 0,
+                "claim_rate": None,
+                "approvals": 1,
+                "approval_hours": None,
+                "extra": [],
+            },
+        ],
+        "insight/pick_unit": [{}],
+        "insight/csv_caption": [{"period": p} for p in PERIODS],
+    }
+
+
+LABEL_VARS = {"chosen": True}
+CAPTIONS = {"insight/csv_caption"}
