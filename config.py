@@ -109,6 +109,48 @@ def _parse_outbox(table: dict[str, Any]) -> OutboxSettings:
 
 
 @dataclass(frozen=True)
+class InsightSettings:
+    """Insight (config.toml [insight]): activity retention, the cadres' weekly digest, the Mini App."""
+
+    # Days of activity records kept (models/activity.py).
+    retention_days: int = 400
+    # The weekly digest: ISO weekday (1 = Monday) and local time.
+    digest_weekday: int = 1
+    digest_time: time = time(9, 0)
+    # The Mini App's public https address (empty: no Mini App button) and where the bot serves it in polling mode.
+    webapp_url: str = ""
+    webapp_listen: str = "127.0.0.1"
+    webapp_port: int = 8090
+    # Mini App initData older than this is refused (Telegram signs it when the cadre opens the app).
+    initdata_max_age_seconds: int = 86400
+
+
+def _parse_insight(table: dict[str, Any], env: dict[str, str]) -> InsightSettings:
+    """The [insight] table; WEBAPP_URL in the environment overrides insight.webapp_url."""
+    days = _get(table, "retention_days", int, "insight", 400)
+    if days < MIN_ACTIVITY_RETENTION_DAYS:
+        raise ConfigError("insight.retention_days", f"must be at least {MIN_ACTIVITY_RETENTION_DAYS}")
+    weekday = _get(table, "digest_weekday", int, "insight", 1)
+    if not 1 <= weekday <= 7:
+        raise ConfigError("insight.digest_weekday", "must be 1 (Monday) to 7 (Sunday)")
+    url = env.get("WEBAPP_URL") or _get(table, "webapp_url", str, "insight", "")
+    if url and not url.startswith("https://"):
+        raise ConfigError("insight.webapp_url", "Telegram opens Mini Apps only from an https:// address")
+    max_age = _get(table, "initdata_max_age_seconds", int, "insight", 86400)
+    if max_age <= 0:
+        raise ConfigError("insight.initdata_max_age_seconds", "must be positive")
+    return InsightSettings(
+        retention_days=days,
+        digest_weekday=weekday,
+        digest_time=_parse_time(_get(table, "digest_time", str, "insight", "09:00"), "insight.digest_time"),
+        webapp_url=url,
+        webapp_listen=_get(table, "webapp_listen", str, "insight", "127.0.0.1"),
+        webapp_port=_get(table, "webapp_port", int, "insight", 8090),
+        initdata_max_age_seconds=max_age,
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     org_name_zh: str
     org_name_en: str
@@ -134,8 +176,7 @@ class Config:
     tick_seconds: int
     misfire_grace_hours: int
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
-    # Days of activity records kept for Insight (models/activity.py); at least 4 weeks of stickiness.
-    activity_retention_days: int = 400
+    insight: InsightSettings = field(default_factory=lambda: InsightSettings())
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unit(self, code: str) -> Unit | None:
@@ -326,15 +367,8 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
         tick_seconds=max(1, _get(scheduler, "tick_seconds", int, "scheduler", 30)),
         misfire_grace_hours=_get(scheduler, "misfire_grace_hours", int, "scheduler", 12),
         outbox=_parse_outbox(_get(raw, "outbox", dict, "config", {})),
-        activity_retention_days=_parse_retention(_get(raw, "activity", dict, "config", {})),
+        insight=_parse_insight(_get(raw, "insight", dict, "config", {}), env),
     )
-
-
-def _parse_retention(activity: dict[str, Any]) -> int:
-    days = _get(activity, "retention_days", int, "activity", 400)
-    if days < MIN_ACTIVITY_RETENTION_DAYS:
-        raise ConfigError("activity.retention_days", f"must be at least {MIN_ACTIVITY_RETENTION_DAYS}")
-    return days
 
 
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:

@@ -93,7 +93,7 @@ def record(session: Session, notes: list[Note]) -> int:
 
 
 def prune(session: Session, before: date) -> int:
-    """Forget activity older than the retention (config activity.retention_days). Returns rows deleted."""
+    """Forget activity older than the retention (config insight.retention_days). Returns rows deleted."""
     result = session.exec(delete(Activity).where(col(Activity.day) < before))  # type: ignore[call-overload]
     return result.rowcount or 0
 

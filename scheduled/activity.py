@@ -27,7 +27,7 @@ def next_prune_time(config: Config, after: datetime) -> datetime:
 async def prune_activity(services: Services) -> str:
     """Delete activity days that fell out of the retention."""
     today = services.clock.now().astimezone(services.config.timezone).date()
-    before = today - timedelta(days=services.config.activity_retention_days)
+    before = today - timedelta(days=services.config.insight.retention_days)
     pruned = await services.db.write(activity.prune, before)
     log.info("activity: pruned %d records before %s", pruned, before)
     return "ok"

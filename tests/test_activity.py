@@ -103,7 +103,7 @@ async def test_export_lists_activity_and_deleting_the_account_removes_it(bot):
 
 async def test_the_nightly_prune_keeps_the_configured_days(bot):
     member = await make_member(bot.db, 7106)
-    keep = bot.config.activity_retention_days
+    keep = bot.config.insight.retention_days
     with bot.db.writing() as session:
         activity.record(session, [(member.id, DAY - timedelta(days=keep + 1), "menu"), (member.id, DAY, "menu")])
     await prune_activity(bot.app.bot_data["services"])

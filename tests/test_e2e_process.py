@@ -37,7 +37,15 @@ ROSTER_NAME = "李四"
 START_TIMEOUT = 60.0
 STEP_TIMEOUT = 20.0
 CLI_TIMEOUT = 60.0
-ENV_KEYS_TO_CLEAR = ("BOT_TOKEN", "BOT_API_BASE_URL", "DATABASE_URL", "GONGSHE_CONFIG", "BOT_ADMINS", "WEBHOOK_URL")
+ENV_KEYS_TO_CLEAR = (
+    "BOT_TOKEN",
+    "BOT_API_BASE_URL",
+    "DATABASE_URL",
+    "GONGSHE_CONFIG",
+    "BOT_ADMINS",
+    "WEBHOOK_URL",
+    "WEBAPP_URL",
+)
 
 
 def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
