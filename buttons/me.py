@@ -35,3 +35,8 @@ class DeleteAccount(Button, prefix="me:delete"):
 @dataclass(frozen=True)
 class ConfirmDelete(Button, prefix="me:delete_yes"):
     pass
+
+
+@dataclass(frozen=True)
+class ToggleDigest(Button, prefix="me:digest"):
+    """Cadres: the weekly Insight digest on or off."""

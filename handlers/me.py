@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from buttons.me import ConfirmDelete, DeleteAccount, ExportData, MeHome, SetLanguage, ToggleRanking
+from buttons.me import ConfirmDelete, DeleteAccount, ExportData, MeHome, SetLanguage, ToggleDigest, ToggleRanking
 from buttons.menu import Home
 from handlers.base import Command, Ctx, Need, Section, handler
 from handlers.menu import publish_chat_commands
 from messages import LOCALES
-from models import me, members, points
+from models import insight, me, members, points
 from models.errors import BadInput
 
 
@@ -18,9 +18,18 @@ def _me_keyboard(ctx: Ctx) -> list:
     return [
         [ctx.button(f"language_{other}", SetLanguage(other))],
         [ctx.button("ranking_show" if ctx.member.ranking_opt_out else "ranking_hide", ToggleRanking())],
+        *_staff_rows(ctx),
         [ctx.button("export_data", ExportData()), ctx.button("delete_account", DeleteAccount())],
         [ctx.button("home", Home())],
     ]
+
+
+def _staff_rows(ctx: Ctx) -> list:
+    """Cadres and admins: the weekly Insight digest, on or off."""
+    if not ctx.actor.is_cadre:
+        return []
+    on = insight.digest_on(ctx.session, ctx.member.id)
+    return [[ctx.button("digest_on" if on else "digest_off", ToggleDigest())]]
 
 
 def _render_profile(ctx: Ctx) -> None:
@@ -76,6 +85,13 @@ def toggle_ranking(ctx: Ctx) -> None:
     _render_profile(ctx)
 
 
+@handler(write=True, needs=Need.CADRE)
+def toggle_digest(ctx: Ctx) -> None:
+    """Button (cadres): turn the weekly Insight digest off, or on again."""
+    insight.toggle_digest(ctx.session, ctx.member.id)
+    _render_profile(ctx)
+
+
 @handler(needs=Need.VERIFIED)
 def export_data(ctx: Ctx) -> None:
     """Button: a JSON document with everything stored about me."""
@@ -113,6 +129,7 @@ SECTION = Section(
         MeHome: show_me,
         SetLanguage: set_language,
         ToggleRanking: toggle_ranking,
+        ToggleDigest: toggle_digest,
         ExportData: export_data,
         DeleteAccount: ask_delete,
         ConfirmDelete: delete_account,

@@ -10,6 +10,7 @@ from models import (  # noqa: F401  (tables without dependencies first)
     audit,
     flows,
     inbox,
+    insight,
     members,
     outbox,
     points,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from models import activity, members, welfare
+from models import activity, insight, members, welfare
 from models.activity import Activity
 from models.audit import AuditEntry
 from models.errors import NotFound
@@ -81,5 +81,6 @@ def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo
     """
     restocked = welfare.release_member(session, member_id, now, tz)
     activity.erase_member(session, member_id)
+    insight.erase_member(session, member_id)
     members.erase_member(session, member_id)
     return restocked

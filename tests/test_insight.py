@@ -174,3 +174,23 @@ def test_a_scope_sees_only_its_units(db, history):
     assert (only_b.members, only_b.weekly_active, only_b.section_days) == (2, 1, {"points": 1})
     assert (sticky_b.active, sticky_b.sticky) == (1, 0)
     assert [c.joined for c in sticky_b.cohorts] == [0, 0, 0, 2]
+
+
+async def test_the_digest_compares_the_week_with_the_one_before(db, history):
+    monday = date(2026, 11, 30)
+    with db.reading() as s:
+        week = insight.digest(s, [A], monday, SHANGHAI)
+    # 11-23..11-29: s1, o1, n1, n2 active (n2 in two sections); 11-16..11-22: n1 only; n2 joined 11-16.
+    assert [(c.name, c.this_week, c.last_week) for c in week.changes] == [
+        ("new_members", 0, 1),
+        ("active_members", 4, 1),
+        ("member_days", 5, 1),
+        ("welfare_claims", 0, 0),
+    ]
+    assert week.members == 8
+    assert week.biggest.name == "member_days"  # 1 -> 5; active members 1 -> 4 is smaller
+
+
+def test_a_change_among_fewer_than_five_never_stands_out():
+    small = insight.Digest(3, [insight.Change("active_members", 4, 1), insight.Change("member_days", 0, 0)])
+    assert small.biggest is None

@@ -1,4 +1,5 @@
-"""activity: one row per member per local day per section (Insight counts them; no message text)
+"""activity: one row per member per local day per section (Insight counts them; no message text); cadres who
+turned the weekly digest off
 
 Revision ID: 0014
 Revises: 0006
@@ -29,10 +30,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("activity", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_activity_day"), ["day"], unique=False)
+    op.create_table(
+        "insight_digest_optout",
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["member_id"], ["member.id"]),
+        sa.PrimaryKeyConstraint("member_id"),
+    )
 
 
 def downgrade() -> None:
     """Undo this revision."""
+    op.drop_table("insight_digest_optout")
     with op.batch_alter_table("activity", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_activity_day"))
     op.drop_table("activity")

@@ -9,6 +9,7 @@ from models.insight import COHORTS, PERIODS, RETENTION_MONTHS
 from tests.template_samples._shared import BIG, CONFIG, typed, unit_names
 
 START, UNTIL = date(2026, 9, 1), date(2026, 11, 28)
+DIGEST_FIGURES = ("new_members", "active_members", "member_days", "welfare_claims", "future_counter")
 SECTIONS = ("menu", "members", "me", "points", "welfare", "admin", "forms", "insight", "unknown_section_name")
 
 
@@ -90,6 +91,25 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
             },
         ],
         "insight/pick_unit": [{}],
+        "insight/digest": [
+            {
+                "start": START,
+                "until": UNTIL,
+                "units": len(CONFIG.units),
+                "members": str(BIG),
+                "changes": [(name, str(BIG), str(BIG)) for name in DIGEST_FIGURES],
+                "biggest": ("x" * 40, True),
+            },
+            {
+                "start": START,
+                "until": UNTIL,
+                "units": 1,
+                "members": "<5",
+                "changes": [(name, "<5", "0") for name in DIGEST_FIGURES],
+                "biggest": ("active_members", False),
+            },
+            {"start": START, "until": UNTIL, "units": 1, "members": "0", "changes": [], "biggest": None},
+        ],
         "insight/csv_caption": [{"period": p} for p in PERIODS],
     }
 
