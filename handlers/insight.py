@@ -9,26 +9,36 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from typing import Any
 
+from sqlmodel import Session
+
 from buttons.insight import StatsCsv, StatsUnits, StatsView
+from config import Config
 from handlers.base import Command, Ctx, Need, Section, handler
 from models import insight
 from models.errors import BadInput, NotFound
 from models.insight import AREAS, PERIODS, shown
+from models.members import Actor
 
 DEFAULT_AREA, DEFAULT_PERIOD = "reach", "month"
 UNIT_COLUMNS = 3
 
 
-def _scope(ctx: Ctx, unit: str | None) -> list[str]:
+def scope_units(actor: Actor, config: Config, unit: str | None) -> list[str]:
     """The units a screen covers: one chosen unit (which this cadre must serve), or every unit they serve."""
+    actor.require_cadre()
     if unit is not None:
-        if ctx.config.unit(unit) is None:
+        if config.unit(unit) is None:
             raise NotFound("unit_unknown")
-        ctx.actor.require_unit(unit)
+        actor.require_unit(unit)
         return [unit]
-    return [u.code for u in ctx.config.units if ctx.actor.can_manage(u.code)]
+    return [u.code for u in config.units if actor.can_manage(u.code)]
+
+
+def _scope(ctx: Ctx, unit: str | None) -> list[str]:
+    return scope_units(ctx.actor, ctx.config, unit)
 
 
 def _pct(value: float | None) -> str | None:
@@ -39,15 +49,17 @@ def _ratio(part: int, whole: int) -> str | None:
     return _pct(insight.share(part, whole))
 
 
-def _figures(ctx: Ctx, area: str, units: list[str], period: insight.Period) -> dict[str, Any]:
-    """What the area's template shows, every member count already through shown()."""
-    tz, s = ctx.config.timezone, ctx.session
+def figures(
+    session: Session, config: Config, locale: str, today: date, area: str, units: list[str], period: insight.Period
+) -> dict[str, Any]:
+    """What an area shows (the chat's template, the Mini App's page), every member count already through shown()."""
+    tz, s = config.timezone, session
     if area == "reach":
-        rows = insight.reach(s, units, ctx.today)
+        rows = insight.reach(s, units, today)
         return {
             "rows": [
                 {
-                    "unit": ctx.config.unit(r.unit).name(ctx.locale) if r.unit else None,
+                    "unit": _unit_name(config, r.unit, locale) if r.unit else None,
                     "roster": shown(r.roster),
                     "verified": shown(r.verified),
                     "share": _pct(r.registered_share),
@@ -67,7 +79,7 @@ def _figures(ctx: Ctx, area: str, units: list[str], period: insight.Period) -> d
             "actions": [(name, n) for name, n in i.actions.items()],
         }
     if area == "stickiness":
-        st = insight.stickiness(s, units, ctx.today, tz)
+        st = insight.stickiness(s, units, today, tz)
         return {
             "active": shown(st.active),
             "sticky": shown(st.sticky),
@@ -87,6 +99,11 @@ def _figures(ctx: Ctx, area: str, units: list[str], period: insight.Period) -> d
         "approval_hours": None if e.approval_hours is None else f"{e.approval_hours:.1f}",
         "extra": [(name, done, total) for name, (done, total) in e.extra.items()],
     }
+
+
+def _unit_name(config: Config, code: str, locale: str) -> str:
+    unit = config.unit(code)
+    return unit.name(locale) if unit is not None else code
 
 
 def _keyboard(ctx: Ctx, area: str, period: str, unit: str | None) -> list[list[Any]]:
@@ -120,7 +137,7 @@ def show_stats(ctx: Ctx) -> None:
         until=ctx.today,
         unit=chosen.name(ctx.locale) if chosen else None,
         units=len(units),
-        **_figures(ctx, view.area, units, period),
+        **figures(ctx.session, ctx.config, ctx.locale, ctx.today, view.area, units, period),
     )
 
 
