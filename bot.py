@@ -32,6 +32,7 @@ from telegram.request import BaseRequest
 import handlers.admin
 import handlers.errors
 import handlers.forms
+import handlers.ideas
 import handlers.me
 import handlers.members
 import handlers.menu
@@ -78,6 +79,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.forms.SECTION,
+    handlers.ideas.SECTION,
 )
 
 

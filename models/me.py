@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from models import members, welfare
+from models import ideas, members, welfare
 from models.audit import AuditEntry
 from models.errors import NotFound
 from models.flows import FlowState
@@ -61,6 +61,7 @@ def export_member(session: Session, member_id: int) -> dict[str, Any]:
             {"item": title, **c.model_dump(exclude={"member_id", "redeemed_by_telegram_id"})} for c, title in claims
         ],
         "welfare_reminders": [{"item": title, **r.model_dump(exclude={"member_id"})} for r, title in reminders],
+        **ideas.export_member(session, member_id),
         "messages": [
             m.model_dump(include={"id", "kind", "text", "photo", "status", "created_at", "sent_at"}) for m in messages
         ],
@@ -73,5 +74,7 @@ def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo
     Returns the ids of welfare items whose stock came back (their cached "sold out" must be forgotten).
     """
     restocked = welfare.release_member(session, member_id, now, tz)
+    # Their idea comments go; their ideas and upvotes stay, without their name (models/ideas.py forget_member).
+    ideas.forget_member(session, member_id)
     members.erase_member(session, member_id)
     return restocked
