@@ -150,8 +150,10 @@ def _card_keyboard(ctx: Ctx, card: ideas.IdeaCard, kind: IdeaList | None, pos: i
     return rows
 
 
-def _show_card(ctx: Ctx, idea_id: int, kind: IdeaList | None = None, pos: int | None = None) -> None:
-    """One idea's card; with the list it came from, "3 of 12" and ◀ ▶."""
+def _show_card(
+    ctx: Ctx, idea_id: int, kind: IdeaList | None = None, pos: int | None = None, *, edit: bool = True
+) -> None:
+    """One idea's card; with the list it came from, "3 of 12" and ◀ ▶. A photo card edits only a photo message."""
     card = ideas.card(ctx.session, ctx.actor, idea_id)
     if kind is not None:
         _require_list(ctx, kind)
@@ -167,7 +169,7 @@ def _show_card(ctx: Ctx, idea_id: int, kind: IdeaList | None = None, pos: int | 
     if card.idea.photo_file_id:
         ctx.show_photo("ideas/card", card.idea.photo_file_id, keyboard, **context)
     else:
-        ctx.show("ideas/card", keyboard, **context)
+        ctx.say(ctx.t("ideas/card", **context), keyboard, edit=edit)
 
 
 @handler(needs=Need.VERIFIED)
@@ -369,8 +371,9 @@ def _submitted(ctx: Ctx, data: dict[str, Any]) -> None:
     unit = None if data["unit"] == BUREAU else data["unit"]
     draft = ideas.IdeaDraft(data["title"], data["description"], unit, data.get("photo"))
     idea = ideas.submit(ctx.session, ctx.member, draft, ctx.now)
-    ctx.reply("ideas/submitted", title=idea.title)
-    _show_card(ctx, idea.id, IdeaList.MINE, 0)
+    # The last question (a button press) becomes the confirmation; the card follows as a new message.
+    ctx.show("ideas/submitted", title=idea.title)
+    _show_card(ctx, idea.id, IdeaList.MINE, 0, edit=False)
 
 
 forms.register_form(
