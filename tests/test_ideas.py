@@ -117,7 +117,8 @@ async def test_a_member_shares_an_idea_others_upvote_and_comment_cadres_carry_it
     assert "积分" not in fan_steps[1]
     assert notices_to(bot, 7003) == []
     # The notice's button opens the idea.
-    assert author.last.button("查看想法") is not None
+    await author.click("查看想法")
+    assert "🎉 已落地" in author.last.text and "这是您的想法" in author.last.text
     with bot.db.reading() as s:
         assert points.balance_of(s, author_row.id) == 50 == points.ledger_sum(s, author_row.id)
 
@@ -176,8 +177,14 @@ async def test_in_english_with_a_photo_bureau_wide_bad_input_and_a_declined_idea
     assert "Bike racks" in tom.last.text and "Lily" in tom.last.text
     await tom.click("One at a time")
     assert "(1 of 1)" in tom.last.text
+    photo_card = tom.last
+    assert photo_card.photo == "rack-photo"
     await tom.click("Upvote (0)")
     assert tom.last_answer() == "Upvoted 👍"
+    # The photo's caption is edited in place; the comments (text) come as a new message below it.
+    assert tom.last is photo_card and "👍 1 · 💬 0 · you upvoted it" in photo_card.text
+    await tom.click("Comments (0)")
+    assert tom.last is not photo_card and "No comments yet" in tom.last.text
 
     # A unit cadre does not decide on bureau-wide ideas: no buttons, and a forged press changes nothing.
     await unit_cadre.send("/ideas")
