@@ -92,3 +92,11 @@ class MoveIdea(Button, prefix="id:move"):
 
     idea_id: int
     to: str
+
+
+@dataclass(frozen=True)
+class WithdrawIdea(Button, prefix="id:withdraw"):
+    """The author takes back a new idea: sure=0 asks first, sure=1 does it."""
+
+    idea_id: int
+    sure: int

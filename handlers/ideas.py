@@ -8,7 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import MessageHandler, filters
 
 import services
-from buttons import BadCallback
+from buttons import BadCallback, Button
 from buttons.ideas import (
     AddComment,
     BrowseIdea,
@@ -22,6 +22,7 @@ from buttons.ideas import (
     ShowIdea,
     TakeBack,
     Upvote,
+    WithdrawIdea,
 )
 from buttons.menu import Home
 from config import PointsRule
@@ -145,7 +146,13 @@ def _card_keyboard(ctx: Ctx, card: ideas.IdeaCard, kind: IdeaList | None, pos: i
             rows.append(nav)
     if card.moves:
         rows.append([ctx.button(f"ideas_move_{to.value}", MoveIdea(idea.id, to.value)) for to in card.moves])
-    back = IdeaListPage(kind.value, pos // ideas.LIST_PAGE) if kind is not None and pos is not None else IdeasHome()
+    if card.mine and idea.status == IdeaStatus.NEW:
+        rows.append([ctx.button("ideas_withdraw", WithdrawIdea(idea.id, 0))])
+    if kind is not None and pos is not None:
+        back: Button = IdeaListPage(kind.value, pos // ideas.LIST_PAGE)
+    else:
+        # Opened from a notice or after a step: a cadre goes back to their queue, a member to the idea space.
+        back = IdeaListPage(IdeaList.QUEUE.value) if card.can_move else IdeasHome()
     rows.append([ctx.button("ideas_back", back)])
     return rows
 
@@ -207,6 +214,24 @@ def take_back(ctx: Ctx) -> None:
     ideas.take_back(ctx.session, ctx.member, ctx.actor, pressed.idea_id)
     ctx.toast = ctx.label("ideas_taken_back")
     _show_card(ctx, pressed.idea_id, _kind(pressed.kind), pressed.pos)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+def withdraw(ctx: Ctx) -> None:
+    """Button: the author takes back a new idea (asked once more first)."""
+    pressed = ctx.pressed(WithdrawIdea)
+    if not pressed.sure:
+        card = ideas.card(ctx.session, ctx.actor, pressed.idea_id)
+        if not card.mine:
+            raise NotAllowed()
+        keyboard = [
+            [ctx.button("ideas_withdraw_yes", WithdrawIdea(pressed.idea_id, 1))],
+            [ctx.button("ideas_keep", ShowIdea(pressed.idea_id))],
+        ]
+        ctx.say(ctx.t("ideas/withdraw_confirm", title=card.idea.title), keyboard, edit=False)
+        return
+    idea = ideas.withdraw(ctx.session, ctx.member, pressed.idea_id)
+    ctx.show("ideas/withdrawn", [[ctx.button("ideas_back", IdeasHome())]], title=idea.title)
 
 
 # --- comments --------------------------------------------------------------------------------------
@@ -437,6 +462,7 @@ SECTION = Section(
         DeleteComment: delete_comment,
         HideComment: hide_comment,
         MoveIdea: move_idea,
+        WithdrawIdea: withdraw,
     },
     flows={FORM: forms.answer_text, COMMENT_FORM: forms.answer_text, DECLINE_FORM: forms.answer_text},
     admin_entries=(("ideas_admin", IdeaListPage(IdeaList.QUEUE.value)),),

@@ -342,6 +342,22 @@ def take_back(session: Session, member: Member, actor: Actor, idea_id: int) -> b
     return True
 
 
+def withdraw(session: Session, member: Member, idea_id: int) -> Idea:
+    """The author takes back an idea no cadre has acted on yet; its upvotes and comments go with it."""
+    idea = session.get(Idea, idea_id)
+    if idea is None or idea.author_id != member.id:
+        raise NotFound("idea_unknown")
+    if idea.status != IdeaStatus.NEW:
+        raise BadInput("idea_not_withdrawable", status=idea.status)
+    session.exec(delete(IdeaUpvote).where(col(IdeaUpvote.idea_id) == idea_id))
+    session.exec(delete(IdeaComment).where(col(IdeaComment.idea_id) == idea_id))
+    # From "new" only: a cadre's step committed meanwhile wins, and this whole withdrawal rolls back.
+    gone = session.exec(delete(Idea).where(col(Idea.id) == idea_id, col(Idea.status) == IdeaStatus.NEW))
+    if gone.rowcount != 1:
+        raise BadInput("idea_not_withdrawable", status=IdeaStatus.REVIEWING.value)
+    return idea
+
+
 # --- comments --------------------------------------------------------------------------------------
 
 
@@ -443,7 +459,11 @@ def move(
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:
-        raise BadInput("idea_move_passed", status=was)
+        # Another transaction got there first: say what the idea is now (or that it was withdrawn).
+        now_status = session.exec(select(Idea.status).where(col(Idea.id) == idea_id)).first()
+        if now_status is None:
+            raise NotFound("idea_unknown")
+        raise BadInput("idea_move_passed", status=now_status)
     session.refresh(idea)
     awarded = 0
     author = session.get(Member, idea.author_id)

@@ -14,6 +14,7 @@ from buttons.ideas import (
     ShowIdea,
     TakeBack,
     Upvote,
+    WithdrawIdea,
 )
 from models import points
 from models.ideas import Idea, IdeaComment, IdeaStatus, IdeaUpvote
@@ -336,3 +337,38 @@ async def test_unsupported_media_outside_a_form_gets_the_usual_hint(bot):
         }
     )
     assert "我没太明白" in user.last.text
+
+
+async def test_the_author_withdraws_a_new_idea_but_not_one_a_cadre_took_up(bot):
+    await make_member(bot.db, 7501, "i801", name="作者")
+    await make_member(bot.db, 7502, "i801", name="同事")
+    await make_member(bot.db, 7503, "i801", name="干事", role=Role.CADRE)
+    author, colleague, cadre = bot.user(7501), bot.user(7502), bot.user(7503)
+    for who in (colleague, cadre):
+        await who.send("/ideas")
+    await submit(author, "周五便装日", "每周五可以穿便装上班。", "八〇一所工会")
+    await submit(author, "午休音乐", "午休时放轻音乐。", "八〇一所工会")
+    first, second = idea_rows(bot)
+    await colleague.press(Upvote(first.id).pack())
+    # Only the author may withdraw: another member's forged press changes nothing.
+    await colleague.press(WithdrawIdea(first.id, 1).pack())
+    assert colleague.last_answer() == "没有找到这个想法，或它不对您开放。"
+    await author.press(ShowIdea(first.id).pack())
+    await author.click("撤回这个想法")
+    assert "确定要撤回「周五便装日」吗" in author.last.text
+    await author.click("确认撤回")
+    assert "已撤回「周五便装日」" in author.last.text
+    assert [i.id for i in idea_rows(bot)] == [second.id]
+    with bot.db.reading() as s:
+        assert s.exec(select(IdeaUpvote)).all() == []
+    # Once a cadre has started the review, the button is gone and a stale press is refused.
+    await author.press(ShowIdea(second.id).pack())
+    stale = author.last
+    await cadre.press(MoveIdea(second.id, "reviewing").pack())
+    await author.press(WithdrawIdea(second.id, 1).pack(), stale)
+    assert author.last_answer() == "工会干部已经开始处理这个想法（🔍 评估中），不能再撤回了。"
+    assert [i.status for i in idea_rows(bot)] == [IdeaStatus.REVIEWING]
+    await author.press(ShowIdea(second.id).pack())
+    assert not any("撤回" in label for label in author.last.labels)
+    # After a step the cadre's card leads back to their queue.
+    assert cadre.last.button("返回")["callback_data"] == IdeaListPage("queue").pack()

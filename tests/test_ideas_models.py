@@ -190,3 +190,38 @@ async def test_deleting_an_account_keeps_ideas_without_the_name_and_deletes_comm
         ideas.move(s, bureau, idea.id, IdeaStatus.REVIEWING, NOW, DAY, RULE)
         moved = ideas.move(s, bureau, idea.id, IdeaStatus.ADOPTED, NOW, DAY, RULE)
     assert moved.awarded == 0 and [r.member_id for r in moved.recipients] == [other.id]
+
+
+async def test_withdrawing_and_a_first_step_at_once_leave_one_outcome(db):
+    people = await make_members(db, 12)
+    cadre = actor_of(None, frozenset({"i801"}))
+    made = [await make_idea(db, m) for m in people]
+
+    async def withdraw(m: Member, idea_id: int) -> str:
+        try:
+            await db.write(lambda s: ideas.withdraw(s, m, idea_id))
+            return "withdrawn"
+        except DomainError as exc:
+            return exc.key
+
+    async def review(idea_id: int) -> str:
+        try:
+            await db.write(lambda s: ideas.move(s, cadre, idea_id, IdeaStatus.REVIEWING, NOW, DAY, RULE))
+            return "moved"
+        except DomainError as exc:
+            return exc.key
+
+    races = []
+    for i, (m, idea) in enumerate(zip(people, made, strict=True)):
+        pair = [withdraw(m, idea.id), review(idea.id)]
+        races.extend(pair if i % 2 else pair[::-1])
+    outcomes = await asyncio.gather(*races)
+    with db.reading() as s:
+        left = {i.id: i.status for i in s.exec(select(Idea))}
+    for i, idea in enumerate(made):
+        pair = outcomes[2 * i : 2 * i + 2]
+        withdrawn, reviewed = pair if i % 2 else pair[::-1]
+        if idea.id in left:
+            assert (withdrawn, reviewed, left[idea.id]) == ("idea_not_withdrawable", "moved", IdeaStatus.REVIEWING)
+        else:
+            assert (withdrawn, reviewed) == ("withdrawn", "idea_unknown")

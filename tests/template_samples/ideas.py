@@ -93,4 +93,7 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "errors/idea_media_unsupported": [{}],
         "errors/idea_text_expected": [{}],
         "errors/idea_list_end": [{}],
+        "errors/idea_not_withdrawable": [{"status": s} for s in STATUSES],
+        "ideas/withdraw_confirm": [{"title": typed(TITLE_MAX)}],
+        "ideas/withdrawn": [{"title": typed(TITLE_MAX)}],
     }
