@@ -372,3 +372,29 @@ async def test_the_author_withdraws_a_new_idea_but_not_one_a_cadre_took_up(bot):
     assert not any("撤回" in label for label in author.last.labels)
     # After a step the cadre's card leads back to their queue.
     assert cadre.last.button("返回")["callback_data"] == IdeaListPage("queue").pack()
+
+
+async def test_the_whole_path_on_postgresql(pg_bot):
+    bot = pg_bot
+    author_row = await make_member(bot.db, 7601, "i801", name="作者")
+    await make_member(bot.db, 7602, "i801", name="同事")
+    await make_member(bot.db, 7603, "i801", name="干事", role=Role.CADRE)
+    author, colleague, cadre = bot.user(7601), bot.user(7602), bot.user(7603)
+    await submit(author, "共享雨伞", "门口放一些共享雨伞。", "八〇一所工会")
+    await colleague.send("/ideas")
+    await colleague.click("最热")
+    await colleague.click("逐条浏览")
+    assert "（第 1/1 条）" in colleague.last.text
+    await colleague.click("👍 点赞（0）")
+    await colleague.click("💬 评论（0）")
+    await colleague.click("写评论")
+    await colleague.send("赞成")
+    await cadre.send("/ideas")
+    await cadre.click("待我处理（1）")
+    await cadre.click("共享雨伞")
+    await cadre.click("开始评估")
+    await cadre.click("✅ 采纳")
+    assert idea_rows(bot)[0].status == IdeaStatus.ADOPTED and idea_rows(bot)[0].upvotes == 1
+    assert len(notices_to(bot, 7601)) == 2 and len(notices_to(bot, 7602)) == 2
+    with bot.db.reading() as s:
+        assert points.balance_of(s, author_row.id) == 50 == points.ledger_sum(s, author_row.id)
