@@ -32,6 +32,7 @@ from telegram.request import BaseRequest
 import handlers.admin
 import handlers.errors
 import handlers.forms
+import handlers.ideas
 import handlers.insight
 import handlers.me
 import handlers.members
@@ -80,6 +81,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.admin.SECTION,
     handlers.insight.SECTION,
     handlers.forms.SECTION,
+    handlers.ideas.SECTION,
 )
 
 

@@ -9,6 +9,7 @@ from models import (  # noqa: F401  (tables without dependencies first)
     activity,
     audit,
     flows,
+    ideas,
     inbox,
     insight,
     members,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from models import activity, insight, members, welfare
+from models import activity, ideas, insight, members, welfare
 from models.activity import Activity
 from models.audit import AuditEntry
 from models.errors import NotFound
@@ -67,6 +67,7 @@ def export_member(session: Session, member_id: int) -> dict[str, Any]:
             {"item": title, **c.model_dump(exclude={"member_id", "redeemed_by_telegram_id"})} for c, title in claims
         ],
         "welfare_reminders": [{"item": title, **r.model_dump(exclude={"member_id"})} for r, title in reminders],
+        **ideas.export_member(session, member_id),
         "messages": [
             m.model_dump(include={"id", "kind", "text", "photo", "status", "created_at", "sent_at"}) for m in messages
         ],
@@ -82,5 +83,7 @@ def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo
     restocked = welfare.release_member(session, member_id, now, tz)
     activity.erase_member(session, member_id)
     insight.erase_member(session, member_id)
+    # Their idea comments go; their ideas and upvotes stay, without their name (models/ideas.py forget_member).
+    ideas.forget_member(session, member_id)
     members.erase_member(session, member_id)
     return restocked

@@ -42,9 +42,7 @@ async def test_each_cadre_gets_their_units_once_per_week(bot):
     assert sorted(m.chat_id for m in sent) == [9700, 9700, 9701, 9701]
     first_unit, first_bureau = sent[0], sent[1]
     assert "本周工会数据" in first_unit.text and "1 个基层工会" in first_unit.text
-    assert (
-        "Your union's week" in first_bureau.text and f"{len(bot.config.units)} units" in first_bureau.text
-    )
+    assert "Your union's week" in first_bureau.text and f"{len(bot.config.units)} units" in first_bureau.text
     # The unit cadre's figures are their unit's: i802's six active members appear only for the bureau.
     assert "活跃会员：0" in first_unit.text
     assert "Active members: 6" in first_bureau.text

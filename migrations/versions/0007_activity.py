@@ -1,7 +1,7 @@
 """activity: one row per member per local day per section (Insight counts them; no message text); cadres who
 turned the weekly digest off
 
-Revision ID: 0014
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-02 03:00:00.000000
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0014"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
