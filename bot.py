@@ -37,6 +37,7 @@ import handlers.insight
 import handlers.me
 import handlers.members
 import handlers.menu
+import handlers.miniapp as miniapp
 import handlers.points
 import handlers.welfare
 import models.roster
@@ -358,9 +359,11 @@ async def serve(app: Application, config: Config) -> None:
         marker.start()
         await replay_unprocessed(app)
         receiver: InboxPoller | InboxWebhook
+        webapp: miniapp.MiniAppServer | None = None
         if config.webhook_url:
             path = urlsplit(config.webhook_url).path
-            receiver = InboxWebhook(app, config.webhook_listen, config.webhook_port, path, config.webhook_secret)
+            extra = miniapp.routes(app) if config.insight.webapp_url else ()
+            receiver = InboxWebhook(app, config.webhook_listen, config.webhook_port, path, config.webhook_secret, extra)
             receiver.start()
             try:
                 await app.bot.set_webhook(
@@ -377,11 +380,16 @@ async def serve(app: Application, config: Config) -> None:
         else:
             receiver = InboxPoller(app)
             receiver.start()
+            if config.insight.webapp_url:
+                webapp = miniapp.MiniAppServer(app, config.insight.webapp_listen, config.insight.webapp_port)
+                webapp.start()
         mode = "webhook" if config.webhook_url else "polling"
         database = describe_database(config.database_url)
         log.info("Gongshe %s running: bot @%s, %s, database %s", app_version(), app.bot.username, mode, database)
         await receiver.until(stopping)
         await receiver.stop()
+        if webapp is not None:
+            await webapp.stop()
         await app.stop()
         await marker.stop()
         await on_stop(app)

@@ -15,8 +15,10 @@ import contextlib
 import json
 import logging
 import warnings
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from http import HTTPStatus
+from typing import Any
 
 import tornado.web
 from sqlmodel import Session
@@ -253,8 +255,11 @@ class _WebhookHandler(tornado.web.RequestHandler):
 class InboxWebhook:
     """The webhook server (tornado, as PTB's), storing each update before answering 200."""
 
-    def __init__(self, app: Application, listen: str, port: int, path: str, secret: str | None) -> None:
-        routes = [(rf"/{path.strip('/')}/?", _WebhookHandler, {"app": app, "secret": secret})]
+    def __init__(
+        self, app: Application, listen: str, port: int, path: str, secret: str | None, extra: Sequence[Any] = ()
+    ) -> None:
+        # `extra`: more routes on the same server (the Insight Mini App, handlers/miniapp.py).
+        routes = [(rf"/{path.strip('/')}/?", _WebhookHandler, {"app": app, "secret": secret}), *extra]
         self.server = HTTPServer(tornado.web.Application(routes))
         self.listen, self.port = listen, port
 

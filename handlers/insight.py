@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from sqlmodel import Session
+from telegram import InlineKeyboardButton, WebAppInfo
 
 from buttons.insight import StatsCsv, StatsUnits, StatsView
 from config import Config
@@ -117,6 +118,9 @@ def _keyboard(ctx: Ctx, area: str, period: str, unit: str | None) -> list[list[A
         if unit is not None:
             last.insert(1, ctx.button("insight_all_units", StatsView(area, period)))
     rows.append(last)
+    url = ctx.config.insight.webapp_url
+    if url:
+        rows.append([InlineKeyboardButton(ctx.label("insight_webapp_open"), web_app=WebAppInfo(url))])
     return rows
 
 

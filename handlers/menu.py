@@ -14,7 +14,10 @@ from telegram import (
     BotCommandScopeChat,
     BotCommandScopeDefault,
     InlineKeyboardButton,
+    MenuButtonCommands,
+    MenuButtonWebApp,
     Update,
+    WebAppInfo,
 )
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
@@ -128,6 +131,16 @@ async def publish_chat_commands(app: Application, telegram_id: int) -> None:
     except (BadRequest, Forbidden) as exc:
         # Someone who never opened the bot has no chat with it yet.
         log.info("no chat-scoped commands for one staff member: %s", exc)
+        return
+    url = services.config.insight.webapp_url
+    if url:
+        # Cadres open the Insight Mini App from the menu button; everyone else keeps the command menu.
+        label = services.renderer.label(pick_locale(language), "insight_webapp")
+        button = MenuButtonWebApp(label, WebAppInfo(url)) if actor.is_cadre else MenuButtonCommands()
+        try:
+            await app.bot.set_chat_menu_button(chat_id=telegram_id, menu_button=button)
+        except (BadRequest, Forbidden) as exc:
+            log.info("no menu button for one staff member: %s", exc)
 
 
 async def publish_commands(app: Application) -> None:

@@ -106,11 +106,14 @@ class FakeBotAPI(BaseRequest):
         "setMyShortDescription",
         "approveChatJoinRequest",
         "declineChatJoinRequest",
+        "setChatMenuButton",
     }
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.unexpected: list[str] = []
+        # Each private chat's menu button as last set (setChatMenuButton).
+        self.menu_buttons: dict[int, dict[str, Any]] = {}
         self.chats: dict[int, list[Shown]] = {}
         self.answers: list[tuple[str, str | None]] = []
         self.alerts: list[bool] = []
@@ -283,6 +286,11 @@ class FakeBotAPI(BaseRequest):
         return True
 
     def _setMyCommands(self, _params: dict[str, Any]) -> bool:
+        return True
+
+    def _setChatMenuButton(self, params: dict[str, Any]) -> bool:
+        button = params["menu_button"]
+        self.menu_buttons[int(params["chat_id"])] = json.loads(button) if isinstance(button, str) else button
         return True
 
     def _deleteMyCommands(self, _params: dict[str, Any]) -> bool:
