@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,6 +39,7 @@ from config import PROJECT_DIR, Config, parse_config, sync_url
 from handlers.base import runtime_of
 from handlers.inbox import store_updates
 from handlers.sending import ReplySender
+from models.activity import ActivityLog
 from models.db import PG_WORKERS, SQLITE_READERS, Database
 from models.members import Member
 from models.points import LedgerEntry
@@ -160,13 +162,22 @@ class RunningBot:
         return runtime_of(self.app).replies
 
 
-async def start_bot(config: Config) -> RunningBot:
+class NoActivity(ActivityLog):
+    """--no-activity: handlers note nothing (to measure what the Insight activity records cost)."""
+
+    def note(self, member_id: int, day: date, section: str) -> None:
+        return None
+
+
+async def start_bot(config: Config, *, activity: bool = True) -> RunningBot:
     """The bot as bot.serve() starts it, minus the network and the leader's outbox and scheduled work:
     build_application over TimedBotAPI (AIORateLimiter kept), initialize, on_startup, start (PTB's update fetcher
     runs updates from app.update_queue at concurrent_updates) and the inbox marker."""
     db = Database(config.database_url, config.busy_timeout_ms)
     api = TimedBotAPI()
     app = build_application(config, request=api, db=db, scheduler=False)
+    if not activity:
+        app.bot_data["services"].activity = NoActivity()
     await app.initialize()
     await on_startup(app)
     await app.start()
@@ -457,6 +468,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, members: int) -> None:
         action="store_false",
         help="put updates straight into app.update_queue instead of storing them in the inbox first, as the "
         "bot's poller does (to see what the durable inbox costs)",
+    )
+    parser.add_argument(
+        "--no-activity",
+        dest="activity",
+        action="store_false",
+        help="handlers record no Insight activity (models/activity.py), to see what recording it costs",
     )
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
 

@@ -410,7 +410,7 @@ async def floor(config: Config, people: list[Person], warmup: int) -> Timing:
 
 async def run(args: argparse.Namespace, config: Config) -> int:
     """Seed, measure the floor, run the phases, check, print the figures."""
-    bot = await start_bot(config)
+    bot = await start_bot(config, activity=args.activity)
     problems: list[str] = []
     try:
         if await bot.db.read(count_members):
@@ -422,7 +422,7 @@ async def run(args: argparse.Namespace, config: Config) -> int:
         print(
             f"setup: db={bot.db.dialect} members={len(people)} stock={args.stock} concurrent_updates={concurrency} "
             f"rate_limiter={type(bot.app.bot.rate_limiter).__name__} inbox={'on' if args.inbox else 'off'} "
-            f"arrival_rate={args.rate:.0f}/s"
+            f"arrival_rate={args.rate:.0f}/s activity={'on' if args.activity else 'off'}"
         )
         bare = await floor(config, people, args.warmup)
         print(

@@ -327,7 +327,7 @@ def check_ledger(state: LedgerState, pop: Population, grants: int) -> list[str]:
 async def run(args: argparse.Namespace, config: Config) -> int:
     """The bare baseline, then seed, /points and /grant, each warmed up, timed, drained and checked."""
     bare = await bench_bare(config, args)
-    bot = await start_bot(config)
+    bot = await start_bot(config, activity=args.activity)
     renderer = bot.services.renderer
     try:
         if await bot.db.read(count_members):
