@@ -21,6 +21,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from models.activity import Activity
 from models.audience import YOUNG_AGE
 from models.audit import AuditEntry
+from models.ideas import Idea, IdeaComment, IdeaUpvote
 from models.members import Member, RoleGrant, RosterEntry, Status
 from models.welfare import ClaimStatus, WelfareClaim, WelfareItem, WelfareItemUnit
 
@@ -195,21 +196,28 @@ def weekly_active(session: Session, units: Sequence[str], period: Period) -> lis
 Counter = Callable[[Session, Sequence[str], datetime, datetime], int]
 
 
-def _welfare_claims(session: Session, units: Sequence[str], since: datetime, until: datetime) -> int:
-    query = (
-        select(func.count())
-        .select_from(WelfareClaim)
-        .join(Member, col(Member.id) == col(WelfareClaim.member_id))
-        .where(
-            col(Member.unit_code).in_(units),
-            col(WelfareClaim.created_at) >= since,
-            col(WelfareClaim.created_at) < until,
+def member_events(member_column: Any, at_column: Any) -> Counter:
+    """A counter of rows made by members in scope between two instants: `member_column` names the member (a
+    column of the row's table), `at_column` when it happened."""
+
+    def count(session: Session, units: Sequence[str], since: datetime, until: datetime) -> int:
+        query = (
+            select(func.count())
+            .select_from(member_column.table)
+            .join(Member, col(Member.id) == member_column)
+            .where(col(Member.unit_code).in_(units), at_column >= since, at_column < until)
         )
-    )
-    return int(session.exec(query).one())
+        return int(session.exec(query).one())
+
+    return count
 
 
-ACTION_COUNTERS: dict[str, Counter] = {"welfare_claims": _welfare_claims}
+ACTION_COUNTERS: dict[str, Counter] = {
+    "welfare_claims": member_events(col(WelfareClaim.member_id), col(WelfareClaim.created_at)),
+    "ideas": member_events(col(Idea.author_id), col(Idea.created_at)),
+    "idea_upvotes": member_events(col(IdeaUpvote.member_id), col(IdeaUpvote.created_at)),
+    "idea_comments": member_events(col(IdeaComment.member_id), col(IdeaComment.created_at)),
+}
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ def test_interaction_counts_weekly_actives_and_sections(db, history):
         (date(2026, 11, 16), 1),  # n1
         (date(2026, 11, 23), 4),
     ]
-    assert month.actions == {"welfare_claims": 3}
+    assert month.actions == {"welfare_claims": 3, "ideas": 0, "idea_upvotes": 0, "idea_comments": 0}
     assert (both.members, both.weekly_active) == (10, 5)
 
 
@@ -186,6 +186,9 @@ async def test_the_digest_compares_the_week_with_the_one_before(db, history):
         ("active_members", 4, 1),
         ("member_days", 5, 1),
         ("welfare_claims", 0, 0),
+        ("ideas", 0, 0),
+        ("idea_upvotes", 0, 0),
+        ("idea_comments", 0, 0),
     ]
     assert week.members == 8
     assert week.biggest.name == "member_days"  # 1 -> 5; active members 1 -> 4 is smaller
