@@ -31,6 +31,7 @@ from telegram.request import BaseRequest
 
 import handlers.admin
 import handlers.errors
+import handlers.feedback
 import handlers.forms
 import handlers.me
 import handlers.members
@@ -75,6 +76,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.menu.SECTION,
     handlers.points.SECTION,
     handlers.welfare.SECTION,
+    handlers.feedback.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.forms.SECTION,
