@@ -93,7 +93,7 @@ def show_quiz(ctx: Ctx) -> None:
     ctx.show("quizzes/card", keyboard, quiz=_quiz_view(ctx, quiz), left=left, best=mine)
 
 
-def _question_view(shown: Shown, seconds: int) -> dict[str, Any]:
+def _question_view(shown: Shown, seconds: int, prev: dict[str, Any] | None) -> dict[str, Any]:
     question = shown.question
     return {
         "number": shown.position + 1,
@@ -101,6 +101,18 @@ def _question_view(shown: Shown, seconds: int) -> dict[str, Any]:
         "text": question.text,
         "options": [{"letter": OPTION_LETTERS[i], "text": o} for i, o in enumerate(question.options)],
         "seconds": seconds,
+        "prev": prev,
+    }
+
+
+def _previous(outcome: quizzes.Outcome) -> dict[str, Any]:
+    """How the question just answered went, shown above the next question (or the result): learn as you play."""
+    return {
+        "right": outcome.correct,
+        "in_time": outcome.in_time,
+        "letter": OPTION_LETTERS[outcome.right_option],
+        "answer": outcome.right_text,
+        "explanation": outcome.explanation,
     }
 
 
@@ -119,16 +131,16 @@ class Countdown:
     next_label: str
 
 
-def _show_question(ctx: Ctx, shown: Shown, seconds: int, **extra: Any) -> None:
+def _show_question(ctx: Ctx, shown: Shown, seconds: int, prev: dict[str, Any] | None = None) -> None:
     """The question in place of the pressed message, with its options; its countdown starts after the commit."""
-    view = _question_view(shown, seconds)
+    view = _question_view(shown, seconds, prev)
     remaining = max(0, math.ceil((shown.deadline - ctx.now).total_seconds()))
     rows = [
         [ctx.button("quiz_option", AnswerQuiz(shown.attempt_id, shown.position, i), letter=o["letter"])]
         for i, o in enumerate(view["options"])
     ]
     keyboard = [[b for row in rows for b in row]]
-    ctx.show("quizzes/question", keyboard, q=view, remaining=remaining, **extra)
+    ctx.show("quizzes/question", keyboard, q=view, remaining=remaining)
     query = ctx.update.callback_query
     message = query.message if query is not None and isinstance(query.message, Message) else None
     if message is None:
@@ -219,7 +231,7 @@ def _after_answer(ctx: Ctx, outcome: quizzes.Outcome, quiz: quizzes.Quiz) -> Non
     else:
         ctx.toast = ctx.label("quiz_wrong", letter=OPTION_LETTERS[outcome.right_option])
     if outcome.next is not None:
-        _show_question(ctx, outcome.next, quiz.seconds_per_question)
+        _show_question(ctx, outcome.next, quiz.seconds_per_question, _previous(outcome))
         return
     result = outcome.result
     keyboard = []
@@ -238,6 +250,7 @@ def _after_answer(ctx: Ctx, outcome: quizzes.Outcome, quiz: quizzes.Quiz) -> Non
         new_best=result.new_best,
         points=result.points,
         left=result.attempts_left,
+        prev=_previous(outcome),
     )
 
 

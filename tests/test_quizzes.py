@@ -29,7 +29,8 @@ def quiz_toml(*, per_attempt: int = 3, seconds: int = 20, per_day: int = 2, unit
     """A quiz open around NOW whose every right answer is A."""
     unit_line = f'unit = "{unit}"\n' if unit else ""
     questions = "".join(
-        f'\n[[question]]\ntext = "第{i}题：安全出口标志是什么颜色？"\noptions = ["绿色", "红色", "蓝色"]\nanswer = 1\n'
+        f'\n[[question]]\ntext = "第{i}题：安全出口标志是什么颜色？"\noptions = ["绿色", "红色", "蓝色"]\n'
+        'answer = 1\nexplanation = "绿色表示安全"\n'
         for i in range(1, 5)
     )
     return (
@@ -68,6 +69,7 @@ async def test_attempts_timing_points_once_and_the_daily_limit(bot):
     bot.clock.advance(seconds=5)
     await user.click("B")
     assert user.last_answer() == "❌ 答错了，正确答案是 A"
+    assert "❌ 上一题答错了，正确答案：A. 绿色" in user.last.text and "💡 绿色表示安全" in user.last.text
     # The third question is answered right, but after its 20 seconds (and the one second of grace): not counted.
     bot.clock.advance(seconds=22)
     await user.click("A")
@@ -104,7 +106,7 @@ async def test_attempts_timing_points_once_and_the_daily_limit(bot):
     for _ in range(3):
         bot.clock.advance(seconds=1)
         await user.click("A")
-    assert "新的最好成绩" in user.last.text and "积分" not in user.last.text.split("\n")[3]
+    assert "新的最好成绩" in user.last.text and "获得" not in user.last.text
     with bot.db.reading() as s:
         assert points.balance_of(s, member.id) == 6 == points.ledger_sum(s, member.id)
 

@@ -193,6 +193,9 @@ class Outcome:
     correct: bool
     in_time: bool
     right_option: int
+    # The answered question: its right option's text and the explanation the bank gives (may be empty).
+    right_text: str
+    explanation: str
     next: Shown | None
     result: Result | None
 
@@ -390,7 +393,8 @@ def answer(
         outcome["result"] = _finish(session, member, attempt, quiz, now, day, rule)
     else:
         outcome["next"] = _shown(session, attempt, quiz)
-    return Outcome(position, chosen, correct, in_time, question.correct, **outcome)
+    right_text = question.options[question.correct]
+    return Outcome(position, chosen, correct, in_time, question.correct, right_text, question.explanation, **outcome)
 
 
 def _finish(

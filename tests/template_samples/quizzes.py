@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from models.quizzes import (
+    EXPLANATION_MAX,
     INTRO_MAX,
     LIST_SIZE,
     MAX_ATTEMPTS_PER_DAY,
@@ -23,6 +24,13 @@ CAPTIONS = {"quizzes/csv_caption"}
 LABEL_VARS = {"left": MAX_ATTEMPTS_PER_DAY, "letter": "F", "path": "题库/" + "x" * 200 + ".toml"}
 
 TITLE = typed(QUIZ_TITLE_MAX)
+PREV = {
+    "right": False,
+    "in_time": True,
+    "letter": "F",
+    "answer": typed(OPTION_MAX),
+    "explanation": typed(EXPLANATION_MAX),
+}
 
 
 def quiz(locale: str, **overrides: Any) -> dict[str, Any]:
@@ -48,6 +56,7 @@ def question(**overrides: Any) -> dict[str, Any]:
         "text": typed(QUESTION_MAX),
         "options": [{"letter": "ABCDEF"[i], "text": typed(OPTION_MAX)} for i in range(MAX_OPTIONS)],
         "seconds": MAX_SECONDS,
+        "prev": PREV,
     }
     return {**fields, **overrides}
 
@@ -74,8 +83,13 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
             {"quiz": quiz(locale), "left": MAX_ATTEMPTS_PER_DAY, "best": {"score": 50, "seconds": "15000.0"}},
             {"quiz": quiz(locale, intro="", phase="ended", per_attempt=1, per_day=1), "left": 0, "best": None},
         ],
-        "quizzes/question": [{"q": question(), "remaining": MAX_SECONDS}, {"q": question(total=1), "remaining": 1}],
-        "quizzes/timeout": [{"q": question()}],
+        "quizzes/question": [
+            {"q": question(), "remaining": MAX_SECONDS},
+            {"q": question(total=1, prev=None), "remaining": 1},
+            {"q": question(prev={**PREV, "right": True, "explanation": ""}), "remaining": 1},
+            {"q": question(prev={**PREV, "in_time": False}), "remaining": 1},
+        ],
+        "quizzes/timeout": [{"q": question()}, {"q": question(prev=None)}],
         "quizzes/result": [
             {
                 "title": TITLE,
@@ -87,6 +101,7 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
                 "new_best": False,
                 "points": BIG,
                 "left": MAX_ATTEMPTS_PER_DAY,
+                "prev": PREV,
             },
             {
                 "title": TITLE,
@@ -98,6 +113,7 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
                 "new_best": True,
                 "points": 0,
                 "left": 0,
+                "prev": {**PREV, "right": True, "explanation": ""},
             },
         ],
         "quizzes/ranking": [
