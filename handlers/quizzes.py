@@ -84,9 +84,12 @@ def show_list(ctx: Ctx) -> None:
 @handler(needs=Need.VERIFIED)
 def show_quiz(ctx: Ctx) -> None:
     """Button: a quiz's rules, my attempts left today and my best."""
-    quiz, left, best = quizzes.quiz_card(ctx.session, ctx.member, ctx.pressed(ShowQuiz).quiz_id, ctx.today)
+    card = quizzes.quiz_card(ctx.session, ctx.member, ctx.pressed(ShowQuiz).quiz_id, ctx.today)
+    quiz, left, best = card.quiz, card.left, card.best
     keyboard = []
-    if quizzes.phase(quiz, ctx.now) == "open" and left:
+    if quizzes.phase(quiz, ctx.now) == "open" and card.in_progress:
+        keyboard.append([ctx.button("quiz_resume", StartQuiz(quiz.id))])
+    elif quizzes.phase(quiz, ctx.now) == "open" and left:
         keyboard.append([ctx.button("quiz_start", StartQuiz(quiz.id), left=left)])
     keyboard.append([ctx.button("quiz_ranking", QuizRanking(quiz.id)), ctx.button("quiz_back", QuizList())])
     mine = {"score": best.score, "seconds": _seconds(best.elapsed_ms)} if best else None
@@ -219,6 +222,11 @@ def start_quiz(ctx: Ctx) -> None:
     quiz_id = ctx.pressed(StartQuiz).quiz_id
     shown = quizzes.start(ctx.session, ctx.member, quiz_id, ctx.now, ctx.today)
     quiz = ctx.session.get(quizzes.Quiz, quiz_id)
+    if shown.deadline + quizzes.GRACE < ctx.now:
+        # An attempt left half-way: its current question's time ran out meanwhile.
+        keyboard = [[ctx.button("quiz_next", SkipQuestion(shown.attempt_id, shown.position))]]
+        ctx.show("quizzes/timeout", keyboard, q=_question_view(shown, quiz.seconds_per_question, None))
+        return
     _show_question(ctx, shown, quiz.seconds_per_question)
 
 
@@ -291,7 +299,8 @@ def _ranking_rows(ctx: Ctx, quiz_id: int) -> dict[str, Any]:
 @handler(needs=Need.VERIFIED)
 def show_ranking(ctx: Ctx) -> None:
     """Button: the best members (opted-out members left out) and units by the average best score; my place."""
-    quiz, _left, best = quizzes.quiz_card(ctx.session, ctx.member, ctx.pressed(QuizRanking).quiz_id, ctx.today)
+    card = quizzes.quiz_card(ctx.session, ctx.member, ctx.pressed(QuizRanking).quiz_id, ctx.today)
+    quiz, best = card.quiz, card.best
     rank = quizzes.my_rank(ctx.session, quiz.id, ctx.member.id)
     keyboard = [[ctx.button("quiz_back", ShowQuiz(quiz.id))]]
     mine = {"rank": rank, "score": best.score, "seconds": _seconds(best.elapsed_ms)} if best else None

@@ -214,3 +214,14 @@ async def test_models_on_both_databases(db):
         [cell] = feedback.satisfaction_index(s, ["i801"], [PERIOD])
         assert (cell.count, cell.mean) == (5, 3.8)
         assert feedback.comments(s, "i801", PERIOD, 5) == ["很好"]
+        # Only the one member who has not rated is still to be asked.
+        assert [r.member_id for r in feedback.raters_to_ask(s, PERIOD, 0, 100)] == [ids[5]]
+    with db.writing() as s:
+        closed = feedback.close(s, cadre, second.thread.token, NOW + timedelta(minutes=3))
+        again = feedback.close(s, cadre, second.thread.token, NOW + timedelta(minutes=4))
+        assert closed.thread.status == ThreadStatus.CLOSED and again.recipients == ()
+        assert closed.recipients == ((7201, "zh"),)
+        feedback.forget_member(s, ids[0], NOW)
+    with db.reading() as s:
+        [first_again] = [t for t in feedback.queue(s, cadre, 10) if t.token == first.thread.token]
+        assert first_again.anonymous and first_again.status == ThreadStatus.CLOSED and first_again.sender_name is None

@@ -142,6 +142,14 @@ async def test_countdown_is_edited_in_place_then_times_out(bot):
     second = job.data
     await user.click("A")
     assert await countdown_tick(bot.app, second) is False
+    # Left half-way and opened again later: the question whose time ran out says so, Next goes on.
+    bot.clock.advance(minutes=10)
+    await user.send("/quiz")
+    await user.click("安全知识竞赛")
+    await user.click("Continue")
+    assert "Question 3/3" in user.last.text and "time is up" in user.last.text
+    await user.click("Next question")
+    assert "finished" in user.last.text and "1/3 correct" in user.last.text
 
 
 async def test_forged_and_stale_answer_presses_change_nothing(bot):

@@ -260,11 +260,20 @@ def best_of(session: Session, quiz_id: int, member_id: int) -> QuizBest | None:
     return session.get(QuizBest, (quiz_id, member_id))
 
 
-def quiz_card(session: Session, member: Member, quiz_id: int, day: date) -> tuple[Quiz, int, QuizBest | None]:
-    """A quiz as a member sees it: the quiz, attempts left today, my best."""
+@dataclass(frozen=True)
+class Card:
+    quiz: Quiz
+    left: int
+    best: QuizBest | None
+    in_progress: bool
+
+
+def quiz_card(session: Session, member: Member, quiz_id: int, day: date) -> Card:
+    """A quiz as a member sees it: the quiz, attempts left today, my best, whether I have one in progress."""
     quiz = _quiz_for(session, member, quiz_id)
     left = max(0, quiz.attempts_per_day - attempts_today(session, quiz_id, member.id, day))
-    return quiz, left, best_of(session, quiz_id, member.id)
+    active = _active(session, quiz_id, member.id) is not None
+    return Card(quiz, left, best_of(session, quiz_id, member.id), active)
 
 
 def _shown(session: Session, attempt: QuizAttempt, quiz: Quiz) -> Shown:
