@@ -18,7 +18,7 @@ import enum
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import CheckConstraint, func, update
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +37,8 @@ MIN_SHOWN = 5
 PAGE = 10
 SHOWN_MESSAGES = 5
 SCORES = range(1, 6)
+# New threads a member may start in a day (answers in existing threads are not limited).
+THREADS_PER_DAY = 5
 
 
 class ThreadStatus(enum.StrEnum):
@@ -183,8 +185,18 @@ def _serves_unit(session: Session, member_id: int, unit_code: str) -> bool:
 
 
 def write(session: Session, member: Member, text: str, anonymous: bool, now: datetime) -> Posted:
-    """A member's new message to the cadres of their unit; returns the thread and the cadres to tell."""
+    """A member's new message to the cadres of their unit; returns the thread and the cadres to tell.
+
+    At most THREADS_PER_DAY new threads in 24 hours, so the cadres' queue cannot be flooded.
+    """
     body = _clean(text, TEXT_MAX)
+    recent = session.exec(
+        select(func.count()).where(
+            FeedbackThread.member_id == member.id, col(FeedbackThread.created_at) > now - timedelta(days=1)
+        )
+    ).one()
+    if recent >= THREADS_PER_DAY:
+        raise DomainError("feedback_too_many", limit=THREADS_PER_DAY)
     thread = FeedbackThread(
         token=secrets.token_urlsafe(TOKEN_BYTES),
         unit_code=member.unit_code,

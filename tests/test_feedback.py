@@ -6,11 +6,13 @@ import csv
 import io
 from datetime import date, timedelta
 
+import pytest
 from sqlmodel import col, select
 
 from buttons.feedback import AnswerBack, CadreThread, CloseThread, MyThread, RateUnion, ReplyThread, SubmitRating
 from models import feedback
 from models.audit import AuditEntry
+from models.errors import DomainError
 from models.feedback import FeedbackMessage, FeedbackThread, SatisfactionRating, SatisfactionVote, ThreadStatus
 from models.members import Actor, Role
 from models.outbox import OutboxMessage
@@ -201,8 +203,17 @@ async def test_models_on_both_databases(db):
         feedback.reply(s, cadre, first.thread.token, "好的", NOW + timedelta(minutes=2))
         for i, member_id in enumerate(ids[:4]):
             feedback.rate(s, s.get(Member, member_id), PERIOD, PERIOD, 3 + i % 2, None)
+    with db.writing() as s:
+        for i in range(feedback.THREADS_PER_DAY):
+            feedback.write(s, s.get(Member, ids[2]), f"第{i}条", False, NOW)
+    with pytest.raises(DomainError) as refused, db.writing() as s:
+        feedback.write(s, s.get(Member, ids[2]), "再一条", False, NOW)
+    assert refused.value.key == "feedback_too_many"
+    with db.writing() as s:
+        feedback.write(s, s.get(Member, ids[2]), "第二天", False, NOW + timedelta(days=1, seconds=1))
+        feedback.write(s, s.get(Member, ids[2]), "再一条", False, NOW + timedelta(days=1, seconds=1))
     with db.reading() as s:
-        queue = feedback.queue(s, cadre, 10)
+        queue = [t for t in feedback.queue(s, cadre, 20) if t.token in (first.thread.token, second.thread.token)]
         assert [t.token for t in queue] == [second.thread.token, first.thread.token]
         assert queue[0].sender_name is None and queue[0].anonymous
         assert feedback.queue(s, stranger, 10) == []

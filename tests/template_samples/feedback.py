@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from models.feedback import COMMENT_MAX, MIN_SHOWN, SHOWN_MESSAGES, TEXT_MAX
+from models.feedback import COMMENT_MAX, MIN_SHOWN, SHOWN_MESSAGES, TEXT_MAX, THREADS_PER_DAY
 from tests.template_samples._shared import AT, BIG, CONFIG, NAME, longest_unit, typed
 
 CAPTIONS = {"feedback/csv_caption"}
@@ -89,4 +89,5 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "errors/feedback_already_rated": [{}],
         "errors/feedback_round_over": [{}],
         "errors/feedback_bad_score": [{}],
+        "errors/feedback_too_many": [{"limit": THREADS_PER_DAY}],
     }
