@@ -236,3 +236,23 @@ async def test_models_on_both_databases(db):
     with db.reading() as s:
         [first_again] = [t for t in feedback.queue(s, cadre, 10) if t.token == first.thread.token]
         assert first_again.anonymous and first_again.status == ThreadStatus.CLOSED and first_again.sender_name is None
+
+
+async def test_thread_and_rating_through_the_bot_on_postgresql(pg_bot):
+    await make_member(pg_bot.db, 7301, "i801")
+    await make_member(pg_bot.db, 7302, "i801", role=Role.CADRE)
+    member, cadre = pg_bot.user(7301), pg_bot.user(7302)
+    await member.send("/feedback")
+    await member.click("匿名留言")
+    await member.send("停车位不够")
+    await cadre.click("打开留言")
+    await cadre.click("回复")
+    await cadre.send("正在协调")
+    assert "正在协调" in member.last.text
+    await member.send("/feedback")
+    await member.click("3⭐")
+    await member.click("直接提交")
+    assert "已匿名记录" in member.last.text
+    await cadre.send("/feedback")
+    await cadre.click("满意度指数")
+    assert "—（1）" in cadre.last.text

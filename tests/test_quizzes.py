@@ -298,3 +298,20 @@ def test_import_quiz_command(tmp_path, monkeypatch, capsys):
     assert bot_module.main(["import-quiz", str(good)]) == 0
     assert "已创建竞赛 #1「安全知识竞赛」，题库 4 题。" in capsys.readouterr().out
     assert bot_module.main(["import-quiz", str(tmp_path / "quiz.csv")]) == 2
+
+
+async def test_an_attempt_through_the_bot_on_postgresql(pg_bot):
+    import_quiz(pg_bot.db)
+    await make_member(pg_bot.db, 6301, "i801")
+    user = pg_bot.user(6301)
+    await user.send("/quiz")
+    await user.click("安全知识竞赛")
+    await user.click("开始答题")
+    await user.click("A")
+    pg_bot.clock.advance(seconds=30)
+    await user.click("A")
+    assert user.last_answer() == "⏰ 超时了，本题不计分"
+    await user.click("B")
+    assert "答对 1/3 题" in user.last.text and "获得 2 积分" in user.last.text
+    await user.click("排行榜")
+    assert "1. 成员6301" in user.last.text and "我的名次：第 1 名" in user.last.text
