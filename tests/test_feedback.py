@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import tomllib
 from datetime import date, timedelta
 
 import pytest
 from sqlmodel import col, select
 
 from buttons.feedback import AnswerBack, CadreThread, CloseThread, MyThread, RateUnion, ReplyThread, SubmitRating
+from config import PROJECT_DIR, ConfigError, parse_config
 from models import feedback
 from models.audit import AuditEntry
 from models.errors import DomainError
@@ -256,3 +258,21 @@ async def test_thread_and_rating_through_the_bot_on_postgresql(pg_bot):
     await cadre.send("/feedback")
     await cadre.click("满意度指数")
     assert "—（1）" in cadre.last.text
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "value"),
+    [
+        ("feedback", "satisfaction_every_months", 5),
+        ("feedback", "satisfaction_ask_day", 31),
+        ("feedback", "satisfaction_ask_time", "25:00"),
+        ("feedback", "index_periods", 0),
+        ("quizzes", "countdown_seconds", 1),
+    ],
+)
+def test_bad_feedback_and_quiz_settings_are_named(table, key, value):
+    raw = tomllib.loads((PROJECT_DIR / "config.toml").read_text(encoding="utf-8"))
+    raw[table][key] = value
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, {})
+    assert caught.value.key == f"{table}.{key}"
