@@ -31,6 +31,7 @@ from telegram.request import BaseRequest
 
 import handlers.admin
 import handlers.errors
+import handlers.feedback
 import handlers.forms
 import handlers.ideas
 import handlers.insight
@@ -39,7 +40,9 @@ import handlers.members
 import handlers.menu
 import handlers.miniapp as miniapp
 import handlers.points
+import handlers.quizzes
 import handlers.welfare
+import models.quizzes.importing
 import models.roster
 import models.welfare.importing
 from config import PROJECT_DIR, Config, ConfigError, describe_database, load_config, sync_url
@@ -78,6 +81,8 @@ SECTIONS: tuple[Section, ...] = (
     handlers.menu.SECTION,
     handlers.points.SECTION,
     handlers.welfare.SECTION,
+    handlers.feedback.SECTION,
+    handlers.quizzes.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.insight.SECTION,
@@ -617,6 +622,30 @@ def _store_welfare(config: Config, drafts: list[welfare.ItemDraft], now: datetim
         return import_welfare(session, drafts, CLI_ACTOR_TELEGRAM_ID, now)
 
 
+def cmd_import_quiz(config: Config, path: Path) -> int:
+    """Create a quiz (or replace one nobody has started) from a TOML file; every bad line reported, nothing stored."""
+    if path.suffix.lower() != ".toml":
+        print(_cli_text(config, "cli_quiz_bad_format", path=str(path)), file=sys.stderr)
+        return EXIT_CONFIG
+    text = _read_text(config, path, "cli_quiz_unreadable")
+    importing = models.quizzes.importing
+    try:
+        parsed = importing.parse_quiz_file(text, config.timezone, {u.code for u in config.units})
+        _migrate(config)
+        db = Database(config.database_url, config.busy_timeout_ms)
+        with db.writing() as session:
+            members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
+            quiz, created = importing.store_quiz(session, parsed, CLI_ACTOR_TELEGRAM_ID, utcnow())
+            quiz_id, title = quiz.id, quiz.title
+    except importing.QuizFileError as exc:
+        for line, key, detail in exc.problems:
+            print(_cli_text(config, f"cli_quiz_{key}", line=line, detail=detail), file=sys.stderr)
+        return 1
+    label = "cli_quiz_created" if created else "cli_quiz_updated"
+    print(_cli_text(config, label, id=quiz_id, title=title, count=len(parsed.questions)))
+    return 0
+
+
 def _load_draw(config: Config, item_id: int) -> welfare.LotteryRecord | welfare.WelfareItem | None:
     """A drawn lottery's record, the item itself before its draw, or None when there is no such lottery."""
     db = Database(config.database_url, config.busy_timeout_ms)
@@ -708,6 +737,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     welfare_file.add_argument("file", type=Path, help="the welfare file (.toml or .csv)")
     welfare_file.add_argument("--dry-run", action="store_true", help="show what would change and write nothing")
+    quiz_file = command(
+        "import-quiz",
+        "create a quiz and its question bank from a TOML file (format below; also models/quizzes/importing.py)",
+        epilog=models.quizzes.importing.__doc__,
+    )
+    quiz_file.add_argument("file", type=Path, help="the quiz file (.toml)")
     draw = command("verify-draw", "re-run a lottery's draw from its published seed and check it")
     draw.add_argument("item_id", type=int, help="the welfare item's id (shown by import-welfare and in the bot)")
     return parser
@@ -733,6 +768,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_backup(config)
         if args.command == "import-welfare":
             return cmd_import_welfare(config, args.file, args.dry_run)
+        if args.command == "import-quiz":
+            return cmd_import_quiz(config, args.file)
         if args.command == "verify-draw":
             return cmd_verify_draw(config, args.item_id)
         return cmd_run(config)

@@ -151,6 +151,47 @@ def _parse_insight(table: dict[str, Any], env: dict[str, str]) -> InsightSetting
 
 
 @dataclass(frozen=True)
+class FeedbackSettings:
+    """The satisfaction rating round (config.toml [feedback]): every N months, asked on a day at a local time."""
+
+    satisfaction_every_months: int = 3
+    satisfaction_ask_day: int = 1
+    satisfaction_ask_time: time = time(10, 0)
+    # Periods shown side by side on the cadres' satisfaction screen (the trend).
+    index_periods: int = 4
+
+
+@dataclass(frozen=True)
+class QuizSettings:
+    """Quizzes (config.toml [quizzes]): how often the countdown of a question is edited, in seconds."""
+
+    countdown_seconds: int = 5
+
+
+def _parse_feedback(table: dict[str, Any]) -> FeedbackSettings:
+    """[feedback]: the period divides a year (1, 2, 3, 4, 6 or 12 months); the day exists in every month."""
+    every = _get(table, "satisfaction_every_months", int, "feedback", 3)
+    if every not in (1, 2, 3, 4, 6, 12):
+        raise ConfigError("feedback.satisfaction_every_months", "must be 1, 2, 3, 4, 6 or 12")
+    day = _get(table, "satisfaction_ask_day", int, "feedback", 1)
+    if not 1 <= day <= 28:
+        raise ConfigError("feedback.satisfaction_ask_day", "must be from 1 to 28")
+    at = _parse_time(_get(table, "satisfaction_ask_time", str, "feedback", "10:00"), "feedback.satisfaction_ask_time")
+    periods = _get(table, "index_periods", int, "feedback", 4)
+    if not 1 <= periods <= 8:
+        raise ConfigError("feedback.index_periods", "must be from 1 to 8")
+    return FeedbackSettings(every, day, at, periods)
+
+
+def _parse_quizzes(table: dict[str, Any]) -> QuizSettings:
+    """[quizzes]: the countdown is edited at most every few seconds (Telegram limits edits)."""
+    seconds = _get(table, "countdown_seconds", int, "quizzes", 5)
+    if not 3 <= seconds <= 60:
+        raise ConfigError("quizzes.countdown_seconds", "must be from 3 to 60")
+    return QuizSettings(seconds)
+
+
+@dataclass(frozen=True)
 class Config:
     org_name_zh: str
     org_name_en: str
@@ -177,6 +218,8 @@ class Config:
     misfire_grace_hours: int
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     insight: InsightSettings = field(default_factory=lambda: InsightSettings())
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    quizzes: QuizSettings = field(default_factory=QuizSettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unit(self, code: str) -> Unit | None:
@@ -368,6 +411,8 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
         misfire_grace_hours=_get(scheduler, "misfire_grace_hours", int, "scheduler", 12),
         outbox=_parse_outbox(_get(raw, "outbox", dict, "config", {})),
         insight=_parse_insight(_get(raw, "insight", dict, "config", {}), env),
+        feedback=_parse_feedback(_get(raw, "feedback", dict, "config", {})),
+        quizzes=_parse_quizzes(_get(raw, "quizzes", dict, "config", {})),
     )
 
 

@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 from models import (  # noqa: F401  (tables without dependencies first)
     activity,
     audit,
+    feedback,
     flows,
     ideas,
     inbox,
@@ -15,6 +16,7 @@ from models import (  # noqa: F401  (tables without dependencies first)
     members,
     outbox,
     points,
+    quizzes,
     schedule,
     welfare,
 )

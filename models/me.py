@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from models import activity, ideas, insight, members, welfare
+from models import activity, feedback, ideas, insight, members, welfare
 from models.activity import Activity
 from models.audit import AuditEntry
 from models.errors import NotFound
@@ -85,5 +85,6 @@ def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo
     insight.erase_member(session, member_id)
     # Their idea comments go; their ideas and upvotes stay, without their name (models/ideas.py forget_member).
     ideas.forget_member(session, member_id)
+    feedback.forget_member(session, member_id, now)
     members.erase_member(session, member_id)
     return restocked
