@@ -78,6 +78,8 @@ def figures(
             "weeks": [(monday, shown(n)) for monday, n in i.weeks],
             "sections": sorted(((name, shown(n)) for name, n in i.section_days.items()), key=lambda x: x[0]),
             "actions": [(name, n) for name, n in i.actions.items()],
+            "feedback_messages": i.feedback_messages,
+            "feedback_reply_hours": None if i.feedback_reply_hours is None else f"{i.feedback_reply_hours:.1f}",
         }
     if area == "stickiness":
         st = insight.stickiness(s, units, today, tz)

@@ -10,6 +10,7 @@ Sections that come later add their counters to ACTION_COUNTERS and EFFICIENCY_CO
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -21,8 +22,10 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from models.activity import Activity
 from models.audience import YOUNG_AGE
 from models.audit import AuditEntry
+from models.feedback import FeedbackMessage, FeedbackThread
 from models.ideas import Idea, IdeaComment, IdeaUpvote
 from models.members import Member, RoleGrant, RosterEntry, Status
+from models.quizzes import QuizAttempt
 from models.welfare import ClaimStatus, WelfareClaim, WelfareItem, WelfareItemUnit
 
 # Numbers about fewer members than this are shown as "<5" (but 0 is shown: it tells about nobody).
@@ -217,7 +220,38 @@ ACTION_COUNTERS: dict[str, Counter] = {
     "ideas": member_events(col(Idea.author_id), col(Idea.created_at)),
     "idea_upvotes": member_events(col(IdeaUpvote.member_id), col(IdeaUpvote.created_at)),
     "idea_comments": member_events(col(IdeaComment.member_id), col(IdeaComment.created_at)),
+    "quiz_attempts": member_events(col(QuizAttempt.member_id), col(QuizAttempt.started_at)),
 }
+
+
+def _feedback(session: Session, units: Sequence[str], since: datetime, until: datetime) -> list[tuple[int, bool, Any]]:
+    """(thread, written by the member, when) of the feedback messages to these units' cadres in the period, by
+    thread and time (counted by the thread's unit: an anonymous thread names no member)."""
+    rows = session.exec(
+        select(FeedbackMessage.thread_id, FeedbackMessage.from_member, FeedbackMessage.created_at)
+        .join(FeedbackThread, col(FeedbackThread.id) == col(FeedbackMessage.thread_id))
+        .where(
+            col(FeedbackThread.unit_code).in_(units),
+            col(FeedbackMessage.created_at) >= since,
+            col(FeedbackMessage.created_at) < until,
+        )
+        .order_by(col(FeedbackMessage.thread_id), col(FeedbackMessage.created_at))
+    ).all()
+    return [(thread, from_member, _aware(at)) for thread, from_member, at in rows]
+
+
+def reply_hours(messages: list[tuple[int, bool, Any]]) -> float | None:
+    """The median time from a member's message to the cadres' next reply in its thread (None: no reply yet)."""
+    waits, waiting_since, thread_of = [], None, None
+    for thread, from_member, at in messages:
+        if thread != thread_of:
+            thread_of, waiting_since = thread, None
+        if from_member:
+            waiting_since = waiting_since or at
+        elif waiting_since is not None:
+            waits.append((at - waiting_since).total_seconds() / 3600)
+            waiting_since = None
+    return statistics.median(waits) if waits else None
 
 
 @dataclass(frozen=True)
@@ -227,6 +261,8 @@ class Interaction:
     weeks: list[tuple[date, int]]
     section_days: dict[str, int]  # member-days of activity per section in the period
     actions: dict[str, int]  # what ACTION_COUNTERS count in the period
+    feedback_messages: int = 0  # members' messages to the feedback box
+    feedback_reply_hours: float | None = None  # median wait for a cadre's reply
 
 
 def interaction(session: Session, units: Sequence[str], period: Period, tz: tzinfo) -> Interaction:
@@ -250,7 +286,16 @@ def interaction(session: Session, units: Sequence[str], period: Period, tz: tzin
     )
     since, until = period.utc(tz)
     actions = {name: count(session, units, since, until) for name, count in ACTION_COUNTERS.items()}
-    return Interaction(int(members), last_week, weekly_active(session, units, period), sections, actions)
+    feedback = _feedback(session, units, since, until)
+    return Interaction(
+        int(members),
+        last_week,
+        weekly_active(session, units, period),
+        sections,
+        actions,
+        sum(1 for _, from_member, _ in feedback if from_member),
+        reply_hours(feedback),
+    )
 
 
 # --- stickiness -----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from models import activity, audit, insight
+from models.feedback import FeedbackMessage, FeedbackThread
 from models.insight import Cohort, UnitReach, period_of, shown
 from models.members import Member, RosterEntry, Status
 from models.welfare import ClaimStatus, WelfareClaim, WelfareItem
@@ -15,6 +16,7 @@ from models.welfare import ClaimStatus, WelfareClaim, WelfareItem
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TODAY = date(2026, 11, 28)  # a Saturday
 A, B = "i801", "i802"
+NOW_UTC = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 
 
 def at(day: date, hour: int = 10) -> datetime:
@@ -95,6 +97,17 @@ def history(db):
         for name, status in (("s1", ClaimStatus.ACTIVE), ("o1", ClaimStatus.REDEEMED), ("n1", ClaimStatus.CANCELLED)):
             s.add(WelfareClaim(item_id=item.id, member_id=ids[name], status=status, created_at=at(date(2026, 11, 11))))
         s.add(WelfareClaim(item_id=item.id, member_id=ids["x1"], status=ClaimStatus.ACTIVE))
+        thread = FeedbackThread(
+            token="t" * 12, unit_code=A, anonymous=True, created_at=at(date(2026, 11, 20)), updated_at=NOW_UTC
+        )
+        s.add(thread)
+        s.flush()
+        for day, hour, from_member in ((20, 10, True), (20, 12, False), (21, 9, True), (21, 10, True), (21, 15, False)):
+            s.add(
+                FeedbackMessage(
+                    thread_id=thread.id, from_member=from_member, body="x", created_at=at(date(2026, 11, day), hour)
+                )
+            )
     return ids
 
 
@@ -139,7 +152,10 @@ def test_interaction_counts_weekly_actives_and_sections(db, history):
         (date(2026, 11, 16), 1),  # n1
         (date(2026, 11, 23), 4),
     ]
-    assert month.actions == {"welfare_claims": 3, "ideas": 0, "idea_upvotes": 0, "idea_comments": 0}
+    assert month.actions == {"welfare_claims": 3, "ideas": 0, "idea_upvotes": 0, "idea_comments": 0, "quiz_attempts": 0}
+    # The feedback box: three messages from members; replies after 2 h, then 6 h after the first of two waiting.
+    assert (month.feedback_messages, month.feedback_reply_hours) == (3, 4.0)
+    assert (week.feedback_messages, week.feedback_reply_hours) == (0, None)
     assert (both.members, both.weekly_active) == (10, 5)
 
 
@@ -189,6 +205,7 @@ async def test_the_digest_compares_the_week_with_the_one_before(db, history):
         ("ideas", 0, 0),
         ("idea_upvotes", 0, 0),
         ("idea_comments", 0, 0),
+        ("quiz_attempts", 0, 0),
     ]
     assert week.members == 8
     assert week.biggest.name == "member_days"  # 1 -> 5; active members 1 -> 4 is smaller
@@ -197,3 +214,20 @@ async def test_the_digest_compares_the_week_with_the_one_before(db, history):
 def test_a_change_among_fewer_than_five_never_stands_out():
     small = insight.Digest(3, [insight.Change("active_members", 4, 1), insight.Change("member_days", 0, 0)])
     assert small.biggest is None
+
+
+def test_reply_time_is_the_median_wait_per_thread():
+    t = datetime(2026, 11, 1, tzinfo=UTC)
+    hours = [timedelta(hours=h) for h in range(10)]
+    # Thread 1 waits 1 h; thread 2 asks twice then gets one reply after 5 h, and a last question stays open.
+    messages = [
+        (1, True, t),
+        (1, False, t + hours[1]),
+        (1, False, t + hours[2]),
+        (2, True, t),
+        (2, True, t + hours[3]),
+        (2, False, t + hours[5]),
+        (2, True, t + hours[6]),
+    ]
+    assert insight.reply_hours(messages) == 3.0
+    assert insight.reply_hours([(1, True, t)]) is None

@@ -41,6 +41,8 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
                 "weeks": weeks,
                 "sections": [(s, str(BIG)) for s in SECTIONS],
                 "actions": [("welfare_claims", BIG), ("x" * 40, BIG)],
+                "feedback_messages": BIG,
+                "feedback_reply_hours": "99999.9",
             },
             _head(locale, period="week")
             | {
@@ -50,6 +52,8 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
                 "weeks": weeks[:1],
                 "sections": [],
                 "actions": [],
+                "feedback_messages": 1,
+                "feedback_reply_hours": None,
             },
         ],
         "insight/stickiness": [
