@@ -7,11 +7,13 @@ from sqlmodel import SQLModel
 
 from models import (  # noqa: F401  (tables without dependencies first)
     audit,
+    clubs,
     flows,
     inbox,
     members,
     outbox,
     points,
+    runs,
     schedule,
     welfare,
 )
