@@ -105,6 +105,28 @@ def _parse_outbox(table: dict[str, Any]) -> OutboxSettings:
 
 
 @dataclass(frozen=True)
+class RunsSettings:
+    """Runs and club events (config.toml [runs]): the check-in window around the start, in minutes."""
+
+    checkin_before_minutes: int = 30
+    checkin_after_minutes: int = 90
+
+
+def _parse_runs(table: dict[str, Any]) -> RunsSettings:
+    """The [runs] table: whole minutes from 0 to a day."""
+    values: dict[str, int] = {}
+    for key, default in vars(RunsSettings()).items():
+        value = _get(table, key, int, "runs", default)
+        if not 0 <= value <= MINUTES_PER_DAY:
+            raise ConfigError(f"runs.{key}", f"must be from 0 to {MINUTES_PER_DAY}")
+        values[key] = value
+    return RunsSettings(**values)
+
+
+MINUTES_PER_DAY = 24 * 60
+
+
+@dataclass(frozen=True)
 class Config:
     org_name_zh: str
     org_name_en: str
@@ -130,6 +152,7 @@ class Config:
     tick_seconds: int
     misfire_grace_hours: int
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    runs: RunsSettings = field(default_factory=RunsSettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unit(self, code: str) -> Unit | None:
@@ -320,6 +343,7 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
         tick_seconds=max(1, _get(scheduler, "tick_seconds", int, "scheduler", 30)),
         misfire_grace_hours=_get(scheduler, "misfire_grace_hours", int, "scheduler", 12),
         outbox=_parse_outbox(_get(raw, "outbox", dict, "config", {})),
+        runs=_parse_runs(_get(raw, "runs", dict, "config", {})),
     )
 
 

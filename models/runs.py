@@ -11,11 +11,16 @@ marked `promoted` until the notice about it is queued (once: a conditional UPDAT
 from __future__ import annotations
 
 import enum
+import io
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import icalendar
+import qrcode
+from qrcode.image.pil import PilImage
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint, delete, exists, func, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -380,7 +385,7 @@ def mine(session: Session, member: Member, now: datetime, limit: int) -> list[Ev
 def respond(session: Session, member: Member, event_id: int, answer: Answer, now: datetime) -> Change:
     """Going / Maybe / Can't go. Going takes a seat or a waitlist ticket; leaving a seat promotes the next one."""
     if answer not in CHOICES:
-        raise BadInput("runs_bad_answer")
+        raise DomainError("button_expired")
     event = get_event(session, member, event_id, lock=True)
     if event.status != EventStatus.OPEN or event.starts_at <= now:
         raise EventClosed()
@@ -699,3 +704,56 @@ def take_reminder(session: Session, event_id: int, kind: str, now: datetime) -> 
         return None
     event = session.get(Event, event_id, populate_existing=True)
     return event, people(session, event_id, (Answer.GOING, Answer.MAYBE))
+
+
+# --- sharing ------------------------------------------------------------------------------------------------------
+
+CHECKIN_PREFIX = "c_"
+CARD_PREFIX = "run_"
+# The calendar entry's alarm: this long before the start.
+CALENDAR_ALARM = timedelta(hours=1)
+CALENDAR_LENGTH = timedelta(hours=1)
+
+
+def checkin_link(token: str, bot_username: str) -> str:
+    """The deep link a participant's camera opens to check in."""
+    return f"https://t.me/{bot_username}?start={CHECKIN_PREFIX}{token}"
+
+
+def checkin_qr_png(token: str, bot_username: str) -> bytes:
+    """A PNG image of the check-in QR code."""
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4, mask_pattern=0)
+    qr.add_data(checkin_link(token, bot_username))
+    qr.make(fit=True)
+    buffer = io.BytesIO()
+    qr.make_image(image_factory=PilImage).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def calendar_file(event: Event, tz: ZoneInfo, summary: str, description: str, alarm_text: str) -> bytes:
+    """An .ics file with the event in the organisation's time zone, its place and a reminder an hour before."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Gongshe//runs//")
+    calendar.add("version", "2.0")
+    entry = icalendar.Event()
+    entry.add("uid", f"event-{event.id}-{event.checkin_token}@gongshe")
+    entry.add("summary", summary)
+    entry.add("description", description)
+    entry.add("location", event.place)
+    start = event.starts_at.astimezone(tz)
+    entry.add("dtstart", start)
+    entry.add("dtend", start + CALENDAR_LENGTH)
+    entry.add("dtstamp", event.created_at)
+    if event.latitude is not None and event.longitude is not None:
+        entry.add("geo", (event.latitude, event.longitude))
+    if event.status == EventStatus.CANCELLED:
+        entry.add("status", "CANCELLED")
+    alarm = icalendar.Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("description", alarm_text)
+    alarm.add("trigger", -CALENDAR_ALARM)
+    entry.add_component(alarm)
+    calendar.add_component(entry)
+    # The VTIMEZONE block lets calendar apps place the local start time exactly.
+    calendar.add_component(icalendar.Timezone.from_tzinfo(tz))
+    return calendar.to_ical()
