@@ -198,7 +198,7 @@ async def test_unit_only_runs_are_invisible_to_other_units_and_club_runs_to_non_
         assert runs.upcoming(s, s.get(Member, stranger.id), NOW, 10) == []
         assert [e.id for e in runs.upcoming(s, s.get(Member, organiser.id), NOW, 10)] == [event.id]
     with db.writing() as s:
-        club = clubs.Club(code="run", name="跑团", leader_id=organiser.id)
+        club = clubs.Club(code="run", name="跑团")
         s.add(club)
         s.flush()
         s.add(clubs.ClubMember(club_id=club.id, member_id=organiser.id))

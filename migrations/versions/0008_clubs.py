@@ -1,9 +1,9 @@
-"""clubs and runs: club, club_member (membership and requests), event (runs and club events with capacity and
-waitlist counters), event_rsvp (answers, waitlist tickets, check-ins)
+"""clubs and runs: club (with its linked group), club_member (membership, requests, leaders), event (runs and
+club events with capacity and waitlist counters), event_rsvp (answers, waitlist tickets, check-ins)
 
 Revision ID: 0008
 Revises: 0006
-Create Date: 2026-12-02 02:24:43.436958
+Create Date: 2026-12-02 02:35:23.144524
 """
 
 from collections.abc import Sequence
@@ -28,14 +28,14 @@ def upgrade() -> None:
         sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
-        sa.Column("leader_id", sa.Integer(), nullable=True),
+        sa.Column("photo_file_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("open", sa.Boolean(), nullable=False),
+        sa.Column("units", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=True),
+        sa.Column("invite_link", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["leader_id"],
-            ["member.id"],
-        ),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("chat_id"),
         sa.UniqueConstraint("code"),
     )
     op.create_table(
@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("club_id", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+        sa.Column("leader", sa.Boolean(), nullable=False),
         sa.Column("joined_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["club_id"],
