@@ -30,6 +30,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaul
 from telegram.request import BaseRequest
 
 import handlers.admin
+import handlers.clubs
 import handlers.errors
 import handlers.forms
 import handlers.me
@@ -77,6 +78,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.points.SECTION,
     handlers.welfare.SECTION,
     handlers.runs.SECTION,
+    handlers.clubs.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.forms.SECTION,

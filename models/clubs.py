@@ -180,7 +180,7 @@ def _count(session: Session, club_id: int, status: MemberStatus) -> int:
     ).one()
 
 
-def _leaders(session: Session, club_id: int) -> list[Member]:
+def leaders(session: Session, club_id: int) -> list[Member]:
     return list(
         session.exec(
             select(Member)
@@ -199,8 +199,8 @@ def list_clubs(session: Session, member: Member, limit: int, offset: int = 0) ->
         mine = _row(session, club.id, member.id)
         if not _open_to(club, member) and mine is None:
             continue
-        leaders = [m.name or "" for m in _leaders(session, club.id)]
-        rows.append(ClubRow(club, _count(session, club.id, MemberStatus.MEMBER), leaders, mine and mine.status))
+        names = [m.name or "" for m in leaders(session, club.id)]
+        rows.append(ClubRow(club, _count(session, club.id, MemberStatus.MEMBER), names, mine and mine.status))
     return rows[offset : offset + limit]
 
 
@@ -210,12 +210,12 @@ def card(session: Session, member: Member, club_id: int) -> ClubCard:
     mine = _row(session, club.id, member.id)
     if mine is None and not _open_to(club, member):
         raise DomainError("clubs_not_open_to_unit")
-    leaders = _leaders(session, club.id)
+    heads = leaders(session, club.id)
     is_leader = mine is not None and mine.leader and mine.status == MemberStatus.MEMBER
     return ClubCard(
         club=club,
         members=_count(session, club.id, MemberStatus.MEMBER),
-        leaders=[m.name or "" for m in leaders],
+        leaders=[m.name or "" for m in heads],
         mine=mine.status if mine is not None else None,
         is_leader=is_leader,
         pending=_count(session, club.id, MemberStatus.PENDING) if is_leader else 0,
@@ -234,7 +234,7 @@ def people(session: Session, member_ids: list[int]) -> list[Person]:
 
 
 def leaders_to_tell(session: Session, club_id: int) -> list[Person]:
-    return people(session, [m.id for m in _leaders(session, club_id)])
+    return people(session, [m.id for m in leaders(session, club_id)])
 
 
 # --- joining and leaving ----------------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def leave(session: Session, member: Member, club_id: int) -> Left:
         delete(ClubMember)
         .where(col(ClubMember.club_id) == club.id, col(ClubMember.member_id) == member.id)
         .returning(col(ClubMember.status))
-    ).first()
+    ).scalar_one_or_none()
     if gone is None:
         raise DomainError("clubs_not_member")
     was_member = gone == MemberStatus.MEMBER
@@ -388,6 +388,13 @@ def save_club(
     return club, created
 
 
+def managed_club(session: Session, actor: Actor, club_id: int) -> Club:
+    """A club this cadre manages; NotAllowed for another unit's club."""
+    club = get_club(session, club_id)
+    _require_scope(actor, units_of(club))
+    return club
+
+
 def managed_clubs(session: Session, actor: Actor) -> list[Club]:
     """The clubs this cadre manages."""
     actor.require_cadre()
@@ -470,7 +477,7 @@ def may_enter(session: Session, chat_id: int, telegram_id: int) -> tuple[Club | 
 
 
 def leader_ids(session: Session, club_id: int) -> list[int]:
-    return [m.id for m in _leaders(session, club_id)]
+    return [m.id for m in leaders(session, club_id)]
 
 
 def export_rows(session: Session, member_id: int) -> list[dict[str, Any]]:
