@@ -93,24 +93,24 @@ async def test_toml_then_csv_import_create_update_and_name_leaders(tmp_path: Pat
 
 
 async def test_every_problem_is_reported_with_its_line_and_nothing_is_stored(tmp_path: Path, capsys) -> None:
-    code, out, err = _run(tmp_path, "clubs.toml", BAD_TOML, capsys)
+    code, _out, err = _run(tmp_path, "clubs.toml", BAD_TOML, capsys)
     assert code == 1
     assert say("cli_clubs_bad_code", line=5, detail="bad code") in err
     assert say("cli_clubs_bad_bool", line=5, detail="open: maybe") in err
     assert say("cli_clubs_unknown_unit", line=10, detail="nowhere") in err
     assert say("cli_clubs_bad_leader", line=10, detail="A1234") in err
-    code, out, err = _run(tmp_path, "clubs.toml", "[[club]\n", capsys)
+    code, _out, err = _run(tmp_path, "clubs.toml", "[[club]\n", capsys)
     assert code == 1 and "第 1 行" in err
-    code, out, err = _run(tmp_path, "clubs.csv", "name\nx\n", capsys)
+    _code, _out, err = _run(tmp_path, "clubs.csv", "name\nx\n", capsys)
     assert say("cli_clubs_missing_columns", line=1, detail="code") in err
-    code, out, err = _run(tmp_path, "clubs.txt", "", capsys)
+    code, _out, err = _run(tmp_path, "clubs.txt", "", capsys)
     assert code == bot.EXIT_CONFIG
     # A bad file is refused before the database is even opened.
     assert not (tmp_path / "gongshe.db").exists()
 
 
 async def test_an_unknown_leader_stops_the_whole_import(tmp_path: Path, capsys) -> None:
-    code, out, err = _run(tmp_path, "clubs.toml", GOOD_TOML, capsys)
+    code, _out, err = _run(tmp_path, "clubs.toml", GOOD_TOML, capsys)
     assert code == 1 and say("cli_clubs_unknown_leader", line=2, detail="i801:A1234") in err
     db = Database(sqlite_url(tmp_path))
     with db.reading() as s:
