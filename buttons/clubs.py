@@ -68,3 +68,10 @@ class ManageClub(Button, prefix="club:manage"):
 @dataclass(frozen=True)
 class NameLeader(Button, prefix="club:leader"):
     club_id: int
+
+
+@dataclass(frozen=True)
+class Announce(Button, prefix="club:announce"):
+    """A leader types an announcement for the club's group."""
+
+    club_id: int

@@ -77,3 +77,10 @@ class AskCancelRun(Button, prefix="run:cancel"):
 @dataclass(frozen=True)
 class CancelRun(Button, prefix="run:cancel_yes"):
     event_id: int
+
+
+@dataclass(frozen=True)
+class PostToGroup(Button, prefix="run:post"):
+    """Post the card of a club run into the club's linked group (organiser or club leader)."""
+
+    event_id: int

@@ -21,6 +21,7 @@ from telegram.ext import ChatJoinRequestHandler, ChatMemberHandler, MessageHandl
 
 from buttons.clubs import (
     AdminClubs,
+    Announce,
     ClubList,
     ClubMembersCsv,
     ClubRequests,
@@ -41,6 +42,7 @@ from models import clubs, members, runs
 from models.clubs import ClubDraft, MemberStatus
 from models.errors import BadInput, NotFound
 from scheduled import runs as run_notices
+from services import notify
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ REQUESTS_SHOWN = 20
 UPCOMING_SHOWN = 3
 FORM = "clubs"
 LEADER_FLOW = "clubs_leader"
+ANNOUNCE_FLOW = "clubs_announce"
+ANNOUNCEMENT_MAX = 2000
 ERRORS = "clubs"
 KIND_REQUEST = "clubs_request"
 KIND_DECIDED = "clubs_decided"
@@ -106,6 +110,8 @@ def _card_keyboard(ctx: Ctx, card: clubs.ClubCard, events: list[runs.Event]) -> 
                 ctx.button("clubs_csv", ClubMembersCsv(club.id)),
             ]
         )
+        if club.chat_id is not None:
+            rows.append([ctx.button("clubs_announce", Announce(club.id))])
     if card.mine == MemberStatus.MEMBER:
         rows.append([ctx.button("clubs_leave", LeaveClub(club.id))])
     rows.append([ctx.button("clubs_back", ClubList())])
@@ -241,6 +247,31 @@ def members_csv(ctx: Ctx) -> None:
     # A BOM so spreadsheet programs read the Chinese names as UTF-8.
     content = ("\ufeff" + buffer.getvalue()).encode("utf-8")
     ctx.send_document(content, f"club-{club.code}.csv", "clubs/csv_caption", club=club.name, count=len(rows))
+
+
+@handler(write=True, needs=Need.VERIFIED)
+def ask_announcement(ctx: Ctx) -> None:
+    """Button (leader): type an announcement for the club's group."""
+    club = clubs.group_for_announcement(ctx.session, ctx.member, ctx.pressed(Announce).club_id)
+    ctx.set_flow(ANNOUNCE_FLOW, "text", {"club_id": club.id})
+    ctx.reply("clubs/ask_announcement", [[ctx.button("cancel", CancelFlow())]], club=club.name)
+
+
+def announcement_text(ctx: Ctx, text: str) -> None:
+    """The announcement: posted in the club's group through the outbox (paced, never flooding the group)."""
+    state = ctx.section_flow(ANNOUNCE_FLOW)
+    body = text.strip()
+    if not body:
+        raise BadInput("clubs_text_empty")
+    if len(body) > ANNOUNCEMENT_MAX:
+        raise BadInput("clubs_text_too_long", max=ANNOUNCEMENT_MAX)
+    club = clubs.group_for_announcement(ctx.session, ctx.member, state.data["club_id"])
+    post = ctx.t("clubs/announcement", ctx.config.default_language, club=club.name, text=body, by=ctx.member.name or "")
+    ctx.require_write()
+    key = f"clubs:announce:{club.id}:{ctx.update.update_id}"
+    ctx.notices += notify(ctx.session, club.chat_id, post, now=ctx.now, kind=KIND_GROUP, dedupe_key=key, personal=False)
+    ctx.clear_flow(ANNOUNCE_FLOW)
+    ctx.reply("clubs/announced", club=club.name)
 
 
 # --- cadres ----------------------------------------------------------------------------------------------------------
@@ -495,8 +526,9 @@ SECTION = Section(
         NewClub: new_club,
         ManageClub: manage_club,
         NameLeader: name_leader,
+        Announce: ask_announcement,
     },
-    flows={FORM: forms.answer_text, LEADER_FLOW: leader_text},
+    flows={FORM: forms.answer_text, LEADER_FLOW: leader_text, ANNOUNCE_FLOW: announcement_text},
     admin_entries=(("clubs_admin", AdminClubs()),),
     handlers=(
         ChatJoinRequestHandler(join_request),

@@ -27,6 +27,7 @@ from buttons.runs import (
     MyRuns,
     NewRun,
     People,
+    PostToGroup,
     Respond,
     RunList,
     ShowRun,
@@ -39,6 +40,7 @@ from models import clubs, runs
 from models.errors import BadInput, DomainError
 from models.runs import Answer, Visibility
 from scheduled import runs as notices
+from services import notify as services_notify
 
 PAGE = 10
 MINE = 20
@@ -50,6 +52,7 @@ ERRORS = "runs"
 FILTERS = ("all", "club", *runs.BANDS)
 EDITABLE = ("starts_at", "place")
 # What `@bot ...` must start with to list my runs (and optionally a run id after it).
+KIND_GROUP_POST = "runs_group_post"
 INLINE_PATTERN = r"(?i)^\s*(run|跑步|约跑)"
 
 
@@ -100,6 +103,8 @@ def _card_keyboard(ctx: Ctx, card: runs.Card) -> list[list[InlineKeyboardButton]
             InlineKeyboardButton(ctx.label("runs_share"), switch_inline_query=f"run {event.id}"),
         ]
     )
+    if event.club_id is not None and open_ and event.starts_at > ctx.now:
+        rows.append([ctx.button("runs_post_group", PostToGroup(event.id))])
     if card.is_organiser:
         rows.append([ctx.button("runs_people", People(event.id))])
         if runs.checkin_open(event, ctx.now, *_window(ctx)):
@@ -357,6 +362,32 @@ def edit_text(ctx: Ctx, text: str) -> None:
     _show_card(ctx, event.id, edit=False)
 
 
+@handler(write=True, needs=Need.VERIFIED)
+def post_to_group(ctx: Ctx) -> None:
+    """Button (organiser or club leader): post the run's live card in the club's group, once, through the outbox."""
+    event_id = ctx.pressed(PostToGroup).event_id
+    event = runs.get_event(ctx.session, ctx.member, event_id)
+    club = clubs.group_of_event(ctx.session, ctx.member, event.club_id, event.organiser_id)
+    locale = ctx.config.default_language
+    card = runs.public_card(ctx.session, event_id)
+    text = _public_text(ctx, card, locale)
+    keyboard = _public_keyboard(ctx, card, locale)
+    markup = InlineKeyboardMarkup(keyboard).to_dict()
+    # The outbox paces group posts (at most 20 a minute per group) and the key posts each run once.
+    new = services_notify(
+        ctx.session,
+        club.chat_id,
+        text,
+        now=ctx.now,
+        kind=KIND_GROUP_POST,
+        keyboard=markup,
+        dedupe_key=f"runs:group:{event_id}",
+        personal=False,
+    )
+    ctx.notices += int(new)
+    ctx.toast = ctx.label("runs_posted" if new else "runs_posted_before")
+
+
 # --- the /newrun form ------------------------------------------------------------------------------------------------
 
 
@@ -488,6 +519,7 @@ SECTION = Section(
         EditRun: edit_run,
         AskCancelRun: ask_cancel,
         CancelRun: cancel_run,
+        PostToGroup: post_to_group,
     },
     flows={FORM: forms.answer_text, EDIT_FLOW: edit_text},
     deep_links={runs.CHECKIN_PREFIX: check_in, runs.CARD_PREFIX: open_card},

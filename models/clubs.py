@@ -488,3 +488,23 @@ def export_rows(session: Session, member_id: int) -> list[dict[str, Any]]:
         .where(col(ClubMember.member_id) == member_id)
     ).all()
     return [{"club": name, "status": cm.status, "leader": cm.leader, "joined_at": cm.joined_at} for name, cm in rows]
+
+
+def group_of_event(session: Session, member: Member, club_id: int | None, organiser_id: int) -> Club:
+    """The linked group a club event may be posted to by this member (its organiser or a leader of the club)."""
+    if club_id is None:
+        raise DomainError("clubs_not_linked")
+    club = get_club(session, club_id)
+    if member.id != organiser_id and member.id not in leader_ids(session, club.id):
+        raise NotLeader()
+    if club.chat_id is None:
+        raise DomainError("clubs_not_linked")
+    return club
+
+
+def group_for_announcement(session: Session, leader: Member, club_id: int) -> Club:
+    """The linked group a leader announces in."""
+    club = _require_leader(session, leader, club_id)
+    if club.chat_id is None:
+        raise DomainError("clubs_not_linked")
+    return club

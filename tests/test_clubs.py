@@ -265,3 +265,41 @@ async def test_group_migration_bot_removed_and_rights_lost(bot, group_api):
     assert "移出" in leader.last.text
     with bot.db.reading() as s:
         assert s.exec(select(Club.chat_id)).all() == [None]
+
+
+async def test_club_runs_and_announcements_are_posted_in_the_group_through_the_outbox(bot, group_api):
+    await make_member(bot.db, 6601, name="队长")
+    await make_member(bot.db, 6602)
+    club_id = await make_club(bot, leader=6601)
+    with bot.db.writing() as s:
+        s.add(ClubMember(club_id=club_id, member_id=2))
+    await bot.user(6601, chat_id=GROUP).send("/linkclub run")
+    leader = bot.user(6601)
+    await leader.send("/newrun")
+    for answer in ("2026-11-30 07:00", "滨江大道", "5", "5'30\""):
+        await leader.send(answer)
+    await leader.send("10")
+    await leader.click("俱乐部：run 俱乐部")
+    await leader.send("周六俱乐部晨跑")
+    assert "俱乐部活动" not in leader.last.text and "run 俱乐部" in leader.last.text
+    await leader.click("📣 发到俱乐部群")
+    assert leader.last_answer() == "已发到俱乐部群"
+    posted = bot.api.chats[GROUP][-1]
+    assert "周六俱乐部晨跑" in posted.text and "参加 <b>0</b>/10" in posted.text
+    # A club member answers on the group's card: it is edited in place with the new count.
+    member_in_group = bot.user(6602, chat_id=GROUP)
+    await member_in_group.click("✅ 参加", posted)
+    assert "参加 <b>1</b>/10" in posted.text and member_in_group.last_answer() == "报名成功！"
+    # Someone who is not a member gets a short alert; a colleague outside the club is refused too.
+    await bot.user(6699, chat_id=GROUP).click("✅ 参加", posted)
+    assert "入会登记" in bot.api.answers[-1][1] and "参加 <b>1</b>/10" in posted.text
+    await leader.click("📣 发到俱乐部群")
+    assert leader.last_answer() == "这张卡片已经发过了"
+    assert len([m for m in bot.api.chats[GROUP] if "周六俱乐部晨跑" in m.text]) == 1
+    # The club card of a member shows the run; the leader announces in the group.
+    await leader.send("/clubs")
+    await leader.click("run 俱乐部")
+    assert "周六俱乐部晨跑" in leader.last.text
+    await leader.click("📣 在群里发公告")
+    await leader.send("本周六 7 点滨江大道集合！")
+    assert "公告" in bot.api.chats[GROUP][-1].text and "本周六 7 点" in bot.api.chats[GROUP][-1].text

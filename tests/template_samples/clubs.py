@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.clubs import PAGE, REQUESTS_SHOWN, UPCOMING_SHOWN
+from handlers.clubs import ANNOUNCEMENT_MAX, PAGE, REQUESTS_SHOWN, UPCOMING_SHOWN
 from models.clubs import CODE_MAX, DESCRIPTION_MAX, NAME_MAX
 from tests.template_samples._shared import BIG, NAME, longest_unit, typed, unit_names
 from tests.template_samples.runs import PLAIN, run
@@ -68,6 +68,9 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
             {"club": small, "leaders": []},
         ],
         "clubs/ask_leader": [{}],
+        "clubs/ask_announcement": [{"club": CLUB_NAME}],
+        "clubs/announcement": [{"club": CLUB_NAME, "text": typed(ANNOUNCEMENT_MAX), "by": NAME}],
+        "clubs/announced": [{"club": CLUB_NAME}],
         "clubs/leader_named": [{"name": NAME, "club": CLUB_NAME}],
         "clubs/saved": [{"name": CLUB_NAME, "created": True}, {"name": CLUB_NAME, "created": False}],
         **{f"clubs/ask_{name}": [{"data": {}}] for name in ("code", "name", "description", "photo", "open", "units")},
