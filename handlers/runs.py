@@ -7,13 +7,18 @@ verified members (the card is edited in place) and give anyone else a short aler
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from sqlmodel import Session
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InlineQueryResultArticle, InputTextMessageContent
 from telegram.constants import ChatType, ParseMode
-from telegram.ext import InlineQueryHandler
+from telegram.error import TelegramError
+from telegram.ext import Application, InlineQueryHandler
 
 from buttons import BadCallback
 from buttons.menu import CancelFlow, Home
@@ -34,15 +39,20 @@ from buttons.runs import (
 )
 from config import PointsRule
 from handlers import forms
-from handlers.base import Command, Ctx, Need, Section, handler
+from handlers.base import Command, Ctx, Need, Section, handler, services_of
 from handlers.forms import Field, Form
 from models import clubs, runs
 from models.errors import BadInput, DomainError
 from models.runs import Answer, Visibility
 from scheduled import runs as notices
+from services import Services
 from services import notify as services_notify
 
+log = logging.getLogger(__name__)
+
 PAGE = 10
+# A posted card is edited at most this often (answers in between are shown by the next edit).
+REFRESH_SECONDS = 3.0
 MINE = 20
 PEOPLE_SHOWN = 50
 INLINE_RESULTS = 20
@@ -83,13 +93,8 @@ def _answer_row(ctx: Ctx, event_id: int, locale: str | None = None) -> list[Inli
 
 
 def _public_keyboard(ctx: Ctx, card: runs.Card, locale: str | None = None) -> list[list[InlineKeyboardButton]]:
-    rows: list[list[InlineKeyboardButton]] = []
-    event = card.event
-    if event.status == runs.EventStatus.OPEN and event.starts_at > ctx.now:
-        rows.append(_answer_row(ctx, event.id, locale))
-    link = f"https://t.me/{ctx.context.bot.username}?start={runs.CARD_PREFIX}{event.id}"
-    rows.append([InlineKeyboardButton(ctx.label("runs_open_bot", locale), url=link)])
-    return rows
+    view = notices.run_view(card.event, ctx.config.timezone)
+    return _shared_rows(ctx.services, locale or ctx.locale, ctx.context.bot.username, view)
 
 
 def _card_keyboard(ctx: Ctx, card: runs.Card) -> list[list[InlineKeyboardButton]]:
@@ -151,6 +156,100 @@ def _public_text(ctx: Ctx, card: runs.Card, locale: str | None = None) -> str:
 def _show_public(ctx: Ctx, event_id: int) -> None:
     card = runs.public_card(ctx.session, event_id)
     ctx.say(_public_text(ctx, card), _public_keyboard(ctx, card), edit=True)
+
+
+def _remember_pressed_card(ctx: Ctx, event_id: int) -> None:
+    """A press on a shared or posted card: keep that copy, so later answers elsewhere update it too."""
+    query = ctx.update.callback_query
+    if query.inline_message_id is not None:
+        runs.remember_card(ctx.session, event_id, inline_message_id=query.inline_message_id)
+    elif query.message is not None:
+        runs.remember_card(ctx.session, event_id, chat_id=query.message.chat.id, message_id=query.message.message_id)
+
+
+class CardRefresher:
+    """Edits the posted copies of a card when its counts change: at once, then at most every REFRESH_SECONDS per
+    run (changes in between are folded into one later edit), so a busy run never floods the edit limits."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, float] = {}
+        self.pending: dict[int, asyncio.Task[None]] = {}
+
+    def request(self, app: Application, event_id: int, skip: runs.CardCopy | None) -> Callable[[], Awaitable[None]]:
+        """A job for after the commit: refresh now, or once the throttle allows."""
+
+        async def job() -> None:
+            wait = self.last.get(event_id, -REFRESH_SECONDS) + REFRESH_SECONDS - asyncio.get_running_loop().time()
+            if wait <= 0:
+                await self._refresh(app, event_id, skip)
+            elif event_id not in self.pending:
+                self.pending[event_id] = asyncio.create_task(self._later(app, event_id, wait))
+
+        return job
+
+    async def _later(self, app: Application, event_id: int, wait: float) -> None:
+        try:
+            await asyncio.sleep(wait)
+            await self._refresh(app, event_id, None)
+        finally:
+            self.pending.pop(event_id, None)
+
+    async def _refresh(self, app: Application, event_id: int, skip: runs.CardCopy | None) -> None:
+        self.last[event_id] = asyncio.get_running_loop().time()
+        services = services_of(app)
+        locale = services.config.default_language
+
+        def read(session: Session) -> tuple[str, dict[str, Any], list[runs.CardCopy]]:
+            card = runs.public_card(session, event_id)
+            view = notices.run_view(card.event, services.config.timezone, card.club_name)
+            text = services.renderer.render(
+                locale,
+                "runs/card",
+                run=view,
+                organiser=card.organiser,
+                maybe=card.maybe,
+                waitlist=card.waitlist,
+                mine=None,
+                position=None,
+                checked_in=False,
+                public=True,
+            )
+            return text, view, runs.card_copies(session, event_id)
+
+        text, view, copies = await services.db.read(read)
+        markup = InlineKeyboardMarkup(_shared_rows(services, locale, app.bot.username, view))
+        for copy in copies:
+            if copy == skip:
+                continue
+            try:
+                if copy.inline_message_id is not None:
+                    await app.bot.edit_message_text(text, inline_message_id=copy.inline_message_id, reply_markup=markup)
+                else:
+                    await app.bot.edit_message_text(text, copy.chat_id, copy.message_id, reply_markup=markup)
+            except TelegramError as exc:
+                log.info("could not refresh a posted run card: %s", exc)
+
+
+def _shared_rows(
+    services: Services, locale: str, username: str, view: dict[str, Any]
+) -> list[list[InlineKeyboardButton]]:
+    """The buttons of a shared or posted card (built without an update too: for the refresher)."""
+    label = partial(services.renderer.label, locale)
+    rows = []
+    if view["status"] == runs.EventStatus.OPEN and view["starts_at"] > services.clock.now():
+        rows.append(
+            [
+                InlineKeyboardButton(label(f"runs_answer_{a}"), callback_data=Respond(view["id"], a.value).pack())
+                for a in runs.CHOICES
+            ]
+        )
+    link = f"https://t.me/{username}?start={runs.CARD_PREFIX}{view['id']}"
+    rows.append([InlineKeyboardButton(label("runs_open_bot"), url=link)])
+    return rows
+
+
+def _refresher(ctx: Ctx) -> CardRefresher:
+    return ctx.context.application.bot_data.setdefault("run_cards", CardRefresher())
 
 
 # --- members -------------------------------------------------------------------------------------------------------
@@ -220,10 +319,20 @@ def respond(ctx: Ctx) -> None:
     change = runs.respond(ctx.session, ctx.member, press.event_id, answer, ctx.now)
     ctx.notices += notices.tell_promotions(ctx.services, ctx.session, change.promoted, ctx.now)
     ctx.toast = ctx.label(f"runs_toast_{change.answer}", position=change.position or 0)
+    pressed = None
     if _public(ctx):
+        _remember_pressed_card(ctx, press.event_id)
+        query = ctx.update.callback_query
+        message = query.message
+        pressed = runs.CardCopy(
+            query.inline_message_id,
+            message.chat.id if query.inline_message_id is None else None,
+            message.message_id if query.inline_message_id is None else None,
+        )
         _show_public(ctx, press.event_id)
     else:
         _show_card(ctx, press.event_id)
+    ctx.after_commit.append(_refresher(ctx).request(ctx.context.application, press.event_id, pressed))
 
 
 @handler(needs=Need.VERIFIED)
@@ -381,7 +490,7 @@ def post_to_group(ctx: Ctx) -> None:
         now=ctx.now,
         kind=KIND_GROUP_POST,
         keyboard=markup,
-        dedupe_key=f"runs:group:{event_id}",
+        dedupe_key=runs.group_post_key(event_id),
         personal=False,
     )
     ctx.notices += int(new)

@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 import icalendar
 import qrcode
 from qrcode.image.pil import PilImage
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint, delete, exists, func, or_, update
+from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint, delete, exists, func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from config import PointsRule
@@ -29,6 +30,7 @@ from models import clubs, points
 from models.clock import utcnow
 from models.errors import BadInput, DomainError, NotAllowed
 from models.members import Member, Status
+from models.outbox import OutboxMessage
 
 PLACE_MAX = 120
 TITLE_MAX = 60
@@ -120,6 +122,22 @@ class Rsvp(SQLModel, table=True):
     promoted: bool = False
     checked_in_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class EventCard(SQLModel, table=True):
+    """A posted copy of an event's public card (an inline-mode message or a group message), edited as counts change."""
+
+    __tablename__ = "event_card"
+    __table_args__ = (
+        UniqueConstraint("inline_message_id", name="uq_event_card_inline"),
+        UniqueConstraint("chat_id", "message_id", name="uq_event_card_message"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    inline_message_id: str | None = Field(default=None, max_length=255)
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class RunNotFound(DomainError):
@@ -704,6 +722,68 @@ def take_reminder(session: Session, event_id: int, kind: str, now: datetime) -> 
         return None
     event = session.get(Event, event_id, populate_existing=True)
     return event, people(session, event_id, (Answer.GOING, Answer.MAYBE))
+
+
+# --- posted copies of the card ---------------------------------------------------------------------------------
+
+# Copies of one card edited at most (the newest copies first): enough for every group and chat it was shared in.
+MAX_CARDS = 50
+
+
+@dataclass(frozen=True)
+class CardCopy:
+    inline_message_id: str | None
+    chat_id: int | None
+    message_id: int | None
+
+
+def remember_card(
+    session: Session,
+    event_id: int,
+    *,
+    inline_message_id: str | None = None,
+    chat_id: int | None = None,
+    message_id: int | None = None,
+) -> None:
+    """Keep a posted copy of the card (seen when someone presses its buttons) so later changes edit it too."""
+    if inline_message_id is not None:
+        known = select(EventCard.id).where(col(EventCard.inline_message_id) == inline_message_id)
+    else:
+        known = select(EventCard.id).where(col(EventCard.chat_id) == chat_id, col(EventCard.message_id) == message_id)
+    if session.exec(known).first() is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(
+                EventCard(
+                    event_id=event_id, inline_message_id=inline_message_id, chat_id=chat_id, message_id=message_id
+                )
+            )
+    except IntegrityError:
+        return
+
+
+def card_copies(session: Session, event_id: int) -> list[CardCopy]:
+    """The posted copies of an event's card, newest first."""
+    rows = session.exec(
+        select(EventCard).where(col(EventCard.event_id) == event_id).order_by(col(EventCard.id).desc()).limit(MAX_CARDS)
+    ).all()
+    copies = [CardCopy(r.inline_message_id, r.chat_id, r.message_id) for r in rows]
+    # The copy posted in the club group through the outbox, once it is sent.
+    posted = session.exec(
+        select(OutboxMessage.chat_id, OutboxMessage.telegram_message_id).where(
+            col(OutboxMessage.dedupe_key) == group_post_key(event_id),
+            col(OutboxMessage.telegram_message_id).is_not(None),
+        )
+    ).first()
+    if posted is not None and all((c.chat_id, c.message_id) != tuple(posted) for c in copies):
+        copies.append(CardCopy(None, posted[0], posted[1]))
+    return copies
+
+
+def group_post_key(event_id: int) -> str:
+    """The outbox dedupe key of the card posted in the club's group (posted once)."""
+    return f"runs:group:{event_id}"
 
 
 # --- sharing ------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+import handlers.runs
 from buttons.clubs import ClubMembersCsv, ClubRequests, DecideRequest, JoinClub, ManageClub
 from models import clubs
 from models.clubs import Club, ClubDraft, ClubMember
@@ -21,6 +22,12 @@ GROUP = -100555
 OTHER_GROUP = -100556
 BOT_ID = 999_000
 _ids = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def refresh_at_once(monkeypatch):
+    """Posted run cards are edited at once here (tests/test_runs.py tests the throttle)."""
+    monkeypatch.setattr(handlers.runs, "REFRESH_SECONDS", 0.0)
 
 
 @pytest.fixture

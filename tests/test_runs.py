@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import icalendar
+import pytest
 from sqlmodel import col, select
 
+import handlers.runs
 from buttons.runs import CheckInCode, People, Respond, ShowRun
 from models import runs
 from models.members import Member
@@ -17,6 +19,14 @@ from tests.conftest import NOW, make_member
 from tests.harness import ChatClient
 
 START = NOW + timedelta(days=2)
+
+
+@pytest.fixture(autouse=True)
+def refresh_at_once(monkeypatch):
+    """Posted copies are edited at once here (the throttle has its own test)."""
+    monkeypatch.setattr(handlers.runs, "REFRESH_SECONDS", 0.0)
+
+
 START_TEXT = "2026-11-30 07:00"  # local (UTC+8): 2026-11-29 23:00 UTC
 
 
@@ -266,3 +276,33 @@ async def test_form_refuses_bad_answers_clearly(bot):
     await user.click("跳过")
     await user.send("0")
     assert "1 到 1000" in user.last.text
+
+
+async def test_every_posted_copy_of_a_card_is_updated_throttled(bot, monkeypatch):
+    await make_member(bot.db, 5901)
+    for tid in (5902, 5903, 5904):
+        await make_member(bot.db, tid)
+    organiser = bot.user(5901)
+    await new_run(organiser, capacity="5", visibility="全局所有单位")
+    rid = await event_id(bot)
+    Shown = type(organiser.last)
+    bot.api.inline_messages["copy-a"] = a = Shown(0, 0, "")
+    bot.api.inline_messages["copy-b"] = b = Shown(0, 0, "")
+    await bot.user(5902).press_inline(Respond(rid, "going").pack(), "copy-a")
+    await bot.user(5903).press_inline(Respond(rid, "going").pack(), "copy-b")
+    # The press on copy b edited b, and the refresher brought copy a up to date too.
+    assert "参加 <b>2</b>/5" in a.text and "参加 <b>2</b>/5" in b.text
+    # An answer in private chat updates both copies.
+    await bot.user(5904).press(Respond(rid, "maybe").pack(), organiser.last)
+    assert "待定 1" in a.text and "待定 1" in b.text
+    # Within the throttle window the copies wait, then get one edit with the latest counts.
+    monkeypatch.setattr(handlers.runs, "REFRESH_SECONDS", 60.0)
+    refresher = bot.app.bot_data["run_cards"]
+    edits = a.edits
+    await bot.user(5904).press(Respond(rid, "going").pack(), organiser.last)
+    assert a.edits == edits and "参加 <b>2</b>/5" in a.text
+    assert rid in refresher.pending
+    refresher.pending[rid].cancel()
+    monkeypatch.setattr(handlers.runs, "REFRESH_SECONDS", 0.0)
+    await bot.user(5904).press(Respond(rid, "going").pack(), organiser.last)
+    assert "参加 <b>3</b>/5" in a.text and a.edits == edits + 1

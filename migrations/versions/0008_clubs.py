@@ -1,9 +1,10 @@
 """clubs and runs: club (with its linked group), club_member (membership, requests, leaders), event (runs and
-club events with capacity and waitlist counters), event_rsvp (answers, waitlist tickets, check-ins)
+club events with capacity and waitlist counters), event_rsvp (answers, waitlist tickets, check-ins), event_card
+(posted copies of a card, edited as counts change)
 
 Revision ID: 0008
 Revises: 0006
-Create Date: 2026-12-02 02:35:23.144524
+Create Date: 2026-12-02 02:48:56.064805
 """
 
 from collections.abc import Sequence
@@ -107,6 +108,24 @@ def upgrade() -> None:
         batch_op.create_index("ix_event_status_starts", ["status", "starts_at"], unique=False)
 
     op.create_table(
+        "event_card",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("inline_message_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column("chat_id", sa.BigInteger(), nullable=True),
+        sa.Column("message_id", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["event.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("chat_id", "message_id", name="uq_event_card_message"),
+        sa.UniqueConstraint("inline_message_id", name="uq_event_card_inline"),
+    )
+    with op.batch_alter_table("event_card", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_event_card_event_id"), ["event_id"], unique=False)
+
+    op.create_table(
         "event_rsvp",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("event_id", sa.Integer(), nullable=False),
@@ -143,6 +162,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_event_rsvp_event_id"))
 
     op.drop_table("event_rsvp")
+    with op.batch_alter_table("event_card", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_event_card_event_id"))
+
+    op.drop_table("event_card")
     with op.batch_alter_table("event", schema=None) as batch_op:
         batch_op.drop_index("ix_event_status_starts")
         batch_op.drop_index(batch_op.f("ix_event_organiser_id"))
