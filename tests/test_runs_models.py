@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from config import PROJECT_DIR, PointsRule
-from models import audience, clubs, runs
+from models import audience, clubs, me, runs
 from models.db import Database
 from models.errors import DomainError
 from models.members import Member, Status
@@ -294,3 +295,29 @@ async def test_a_deleted_account_frees_its_seat_for_the_waitlist(db):
     stored = await rows(db, event.id)
     assert [(r.member_id, r.answer, r.promoted) for r in stored] == [(b.id, "going", True)]
     assert (await event_row(db, event.id)).going == 1
+
+
+async def test_deleting_an_account_leaves_clubs_and_runs_and_closes_the_group_door(db):
+    organiser, leaving, waiting = await make_people(db, 3)
+    event = await make_run(db, organiser, capacity=1)
+    await run(db, _answer(event.id, leaving.id, Answer.GOING))
+    await run(db, _answer(event.id, waiting.id, Answer.GOING))
+    with db.writing() as s:
+        club = clubs.Club(code="run", name="跑团", chat_id=-100123)
+        s.add(club)
+        s.flush()
+        s.add(clubs.ClubMember(club_id=club.id, member_id=leaving.id))
+        s.add(clubs.ClubMember(club_id=club.id, member_id=waiting.id, status=clubs.MemberStatus.PENDING))
+        club_id = club.id
+    with db.reading() as s:
+        assert clubs.may_enter(s, -100123, leaving.telegram_id)[1] is True
+        # A pending request is not membership: the group stays closed to it.
+        assert clubs.may_enter(s, -100123, waiting.telegram_id)[1] is False
+    await run(db, lambda s: me.delete_account(s, leaving.id, NOW, ZoneInfo("Asia/Shanghai")))
+    with db.reading() as s:
+        assert clubs.may_enter(s, -100123, leaving.telegram_id) == (s.get(clubs.Club, club_id), False)
+        assert [r.member_id for r in s.exec(select(clubs.ClubMember))] == [waiting.id]
+        reached = s.exec(audience.members(audience.Audience(clubs=(club_id,)), NOW.date())).all()
+        assert reached == []
+    stored = await rows(db, event.id)
+    assert [(r.member_id, r.answer, r.promoted) for r in stored] == [(waiting.id, "going", True)]
