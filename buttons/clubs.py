@@ -75,3 +75,11 @@ class Announce(Button, prefix="club:announce"):
     """A leader types an announcement for the club's group."""
 
     club_id: int
+
+
+@dataclass(frozen=True)
+class RemoveLeader(Button, prefix="club:unleader"):
+    """A cadre takes a member's leader role in the club away (they stay a member)."""
+
+    club_id: int
+    member_id: int

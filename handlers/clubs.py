@@ -31,6 +31,7 @@ from buttons.clubs import (
     ManageClub,
     NameLeader,
     NewClub,
+    RemoveLeader,
     ShowClub,
 )
 from buttons.menu import CancelFlow, Home, OpenSection
@@ -289,8 +290,10 @@ def admin_clubs(ctx: Ctx) -> None:
 
 def _show_manage(ctx: Ctx, club_id: int) -> None:
     club = clubs.managed_club(ctx.session, ctx.actor, club_id)
-    names = [m.name or "" for m in clubs.leaders(ctx.session, club_id)]
-    keyboard = [
+    heads = clubs.leaders(ctx.session, club_id)
+    names = [m.name or "" for m in heads]
+    keyboard = [[ctx.button("clubs_remove_leader", RemoveLeader(club_id, m.id), name=m.name or "")] for m in heads]
+    keyboard += [
         [ctx.button("clubs_name_leader", NameLeader(club_id)), ctx.button("clubs_csv", ClubMembersCsv(club_id))],
         [ctx.button("clubs_back_admin", AdminClubs())],
     ]
@@ -325,6 +328,18 @@ def leader_text(ctx: Ctx, text: str) -> None:
     ctx.clear_flow(LEADER_FLOW)
     ctx.reply("clubs/leader_named", name=target.name or "", club=clubs.get_club(ctx.session, club_id).name)
     _show_manage(ctx, club_id)
+
+
+@handler(write=True, needs=Need.CADRE)
+def remove_leader(ctx: Ctx) -> None:
+    """Button (cadre): the member is no longer a leader of the club (they stay a member)."""
+    press = ctx.pressed(RemoveLeader)
+    target = ctx.session.get(members.Member, press.member_id)
+    if target is None:
+        raise NotFound("member_unknown")
+    clubs.set_leader(ctx.session, ctx.actor, press.club_id, target, False, ctx.now)
+    ctx.toast = ctx.label("clubs_toast_leader_removed")
+    _show_manage(ctx, press.club_id)
 
 
 @handler(write=True, needs=Need.CADRE)
@@ -526,6 +541,7 @@ SECTION = Section(
         NewClub: new_club,
         ManageClub: manage_club,
         NameLeader: name_leader,
+        RemoveLeader: remove_leader,
         Announce: ask_announcement,
     },
     flows={FORM: forms.answer_text, LEADER_FLOW: leader_text, ANNOUNCE_FLOW: announcement_text},

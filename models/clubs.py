@@ -409,11 +409,13 @@ def set_leader(session: Session, actor: Actor, club_id: int, member: Member, lea
     if member.status != Status.VERIFIED:
         raise DomainError("member_unknown")
     row = _row(session, club.id, member.id)
-    if row is None:
-        if not leader:
+    if not leader:
+        if row is None or not row.leader:
             raise DomainError("clubs_not_member")
-        row = ClubMember(club_id=club.id, member_id=member.id, joined_at=now)
-    row.status, row.leader = MemberStatus.MEMBER, leader
+        row.leader = False
+    else:
+        row = row or ClubMember(club_id=club.id, member_id=member.id, joined_at=now)
+        row.status, row.leader = MemberStatus.MEMBER, True
     session.add(row)
     session.flush()
     audit.record(session, actor.telegram_id, "club_leader" if leader else "club_unleader", f"member:{member.id}")

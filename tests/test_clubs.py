@@ -92,6 +92,10 @@ async def test_cadre_creates_a_club_and_names_a_leader_from_admin(bot):
     with bot.db.reading() as s:
         club = s.exec(select(Club).where(Club.code == "chess")).one()
         assert not club.open and club.units == ""
+    await cadre.click("✖️ 取消负责人：队长")
+    assert cadre.last_answer() == "已取消其负责人身份" and "尚未指定" in cadre.last.text
+    with bot.db.reading() as s:
+        assert [(r.leader, r.status) for r in s.exec(select(ClubMember))] == [(False, "member")]
 
 
 async def test_join_request_approved_by_the_leader_then_csv_and_leave(bot):
