@@ -84,3 +84,10 @@ class PostToGroup(Button, prefix="run:post"):
     """Post the card of a club run into the club's linked group (organiser or club leader)."""
 
     event_id: int
+
+
+@dataclass(frozen=True)
+class ShowPin(Button, prefix="run:pin"):
+    """Send the meeting point's location pin (opens in the phone's map app)."""
+
+    event_id: int

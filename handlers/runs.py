@@ -18,7 +18,7 @@ from sqlmodel import Session
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InlineQueryResultArticle, InputTextMessageContent
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import Application, InlineQueryHandler
+from telegram.ext import Application, InlineQueryHandler, MessageHandler, filters
 
 from buttons import BadCallback
 from buttons.menu import CancelFlow, Home
@@ -35,6 +35,7 @@ from buttons.runs import (
     PostToGroup,
     Respond,
     RunList,
+    ShowPin,
     ShowRun,
 )
 from config import PointsRule
@@ -102,6 +103,8 @@ def _card_keyboard(ctx: Ctx, card: runs.Card) -> list[list[InlineKeyboardButton]
     open_ = event.status == runs.EventStatus.OPEN
     if open_ and event.starts_at > ctx.now:
         rows.append(_answer_row(ctx, event.id))
+    if event.latitude is not None:
+        rows.append([ctx.button("runs_pin", ShowPin(event.id))])
     rows.append(
         [
             ctx.button("runs_calendar", Calendar(event.id)),
@@ -350,6 +353,34 @@ def send_calendar(ctx: Ctx) -> None:
     ctx.send_document(content, f"run-{card.event.id}.ics", "runs/calendar_caption", run=view)
 
 
+@handler(needs=Need.VERIFIED)
+def show_pin(ctx: Ctx) -> None:
+    """Button: the meeting point's location pin, as a location message."""
+    event = runs.card(ctx.session, ctx.member, ctx.pressed(ShowPin).event_id).event
+    if event.latitude is None or event.longitude is None:
+        raise runs.RunNotFound()
+    bot, chat_id, place = ctx.context.bot, ctx.chat_id, event.place
+    latitude, longitude = event.latitude, event.longitude
+
+    async def send() -> None:
+        try:
+            await bot.send_venue(chat_id, latitude, longitude, title=place[:64], address=place)
+        except TelegramError as exc:
+            log.info("could not send a run's location: %s", exc)
+
+    ctx.after_commit.append(send)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+def location_answer(ctx: Ctx) -> None:
+    """A location pin: the answer to the /newrun question about the meeting point's pin, otherwise a hint."""
+    state = ctx.flow()
+    if state is None or state.name != FORM or state.step != "location":
+        raise BadInput("runs_location_not_expected")
+    where = ctx.update.effective_message.location
+    forms.ask(ctx, RUN_FORM, {**state.data, "location": [where.latitude, where.longitude]}, after="location")
+
+
 def check_in(ctx: Ctx, token: str) -> None:
     """Deep link c_<token> from the organiser's QR code: check in and earn the attendance points once."""
     if not ctx.actor.verified:
@@ -523,6 +554,10 @@ def _distance(_ctx: Ctx, text: str, _data: dict[str, Any]) -> int:
     return metres
 
 
+def _location_text(_ctx: Ctx, _text: str, _data: dict[str, Any]) -> None:
+    raise BadInput("runs_location_expected")
+
+
 def _visibilities(ctx: Ctx, _data: dict[str, Any]) -> list[tuple[str, str]]:
     """My unit, the whole bureau, or one of my clubs."""
     choices = [(ctx.label(f"runs_visibility_{v}"), v.value) for v in (Visibility.UNIT, Visibility.BUREAU)]
@@ -536,7 +571,7 @@ def _my_clubs(ctx: Ctx) -> list[clubs.Club]:
 
 def _create(ctx: Ctx, data: dict[str, Any]) -> None:
     """The last answer is in: the run exists and its card is shown (to share or post)."""
-    chosen = data["visibility"]
+    chosen, pin = data["visibility"], data.get("location")
     club_id = int(chosen.removeprefix("club_")) if chosen.startswith("club_") else None
     draft = runs.Draft(
         starts_at=datetime.fromisoformat(data["starts_at"]),
@@ -548,6 +583,8 @@ def _create(ctx: Ctx, data: dict[str, Any]) -> None:
         visibility=Visibility.CLUB if club_id is not None else Visibility(chosen),
         club_id=club_id,
         kind=runs.Kind.CLUB if club_id is not None else runs.Kind.RUN,
+        latitude=pin[0] if pin else None,
+        longitude=pin[1] if pin else None,
     )
     event = runs.create_event(ctx.session, ctx.member, draft, ctx.now)
     ctx.reply("runs/created", run=notices.run_view(event, ctx.config.timezone))
@@ -564,6 +601,7 @@ RUN_FORM = forms.register_form(
         (
             Field("starts_at", parse=forms.time_answer(ERRORS, None, _stored_time)),
             Field("place", parse=_text(runs.PLACE_MAX)),
+            Field("location", parse=_location_text, optional=True),
             Field("distance", parse=_distance, optional=True),
             Field("pace", parse=_text(runs.PACE_MAX), optional=True),
             Field("capacity", parse=_number(1, runs.MAX_CAPACITY)),
@@ -629,8 +667,12 @@ SECTION = Section(
         AskCancelRun: ask_cancel,
         CancelRun: cancel_run,
         PostToGroup: post_to_group,
+        ShowPin: show_pin,
     },
     flows={FORM: forms.answer_text, EDIT_FLOW: edit_text},
     deep_links={runs.CHECKIN_PREFIX: check_in, runs.CARD_PREFIX: open_card},
-    handlers=(InlineQueryHandler(share_inline, pattern=INLINE_PATTERN),),
+    handlers=(
+        InlineQueryHandler(share_inline, pattern=INLINE_PATTERN),
+        MessageHandler(filters.UpdateType.MESSAGE & filters.LOCATION & filters.ChatType.PRIVATE, location_answer),
+    ),
 )

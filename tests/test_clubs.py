@@ -287,7 +287,10 @@ async def test_club_runs_and_announcements_are_posted_in_the_group_through_the_o
     await bot.user(6601, chat_id=GROUP).send("/linkclub run")
     leader = bot.user(6601)
     await leader.send("/newrun")
-    for answer in ("2026-11-30 07:00", "滨江大道", "5", "5'30\""):
+    await leader.send("2026-11-30 07:00")
+    await leader.send("滨江大道")
+    await leader.click("跳过")
+    for answer in ("5", "5'30\""):
         await leader.send(answer)
     await leader.send("10")
     await leader.click("俱乐部：run 俱乐部")

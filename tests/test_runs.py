@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import icalendar
@@ -33,9 +34,10 @@ START_TEXT = "2026-11-30 07:00"  # local (UTC+8): 2026-11-29 23:00 UTC
 async def new_run(user: ChatClient, capacity: str = "2", visibility: str = "本单位") -> None:
     """Fill in /newrun as a member would."""
     await user.send("/newrun")
-    assert "什么时候跑" in user.last.text and "第 1/7 步" in user.last.text
+    assert "什么时候跑" in user.last.text and "第 1/8 步" in user.last.text
     await user.send(START_TEXT)
     await user.send("世纪公园 3 号门")
+    await user.click("跳过")
     await user.send("10.5")
     await user.send("6'30\"")
     await user.send(capacity)
@@ -245,6 +247,7 @@ async def test_runs_list_filters_and_english(bot):
     await user.send("/newrun")
     await user.send(START_TEXT)
     await user.send("Century Park gate 3")
+    await user.click("Skip")
     await user.send("4")
     await user.click("Skip")
     await user.send("1")
@@ -270,6 +273,9 @@ async def test_form_refuses_bad_answers_clearly(bot):
     await user.send("x" * 200)
     assert "最多 120 字" in user.last.text
     await user.send("操场")
+    await user.send("东门")
+    assert "请发送一个位置" in user.last.text
+    await user.click("跳过")
     await user.send("abc")
     assert "请输入公里数" in user.last.text
     await user.send("5")
@@ -306,3 +312,42 @@ async def test_every_posted_copy_of_a_card_is_updated_throttled(bot, monkeypatch
     monkeypatch.setattr(handlers.runs, "REFRESH_SECONDS", 0.0)
     await bot.user(5904).press(Respond(rid, "going").pack(), organiser.last)
     assert "参加 <b>3</b>/5" in a.text and a.edits == edits + 1
+
+
+async def test_a_location_pin_for_the_meeting_point(bot):
+    await make_member(bot.db, 5951)
+    user = bot.user(5951)
+    bot.api.KNOWN = set(bot.api.KNOWN) | {"sendVenue"}
+    venues = []
+    bot.api._sendVenue = lambda p: (
+        venues.append((float(p["latitude"]), float(p["longitude"])))
+        or {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": 5951, "type": "private"},
+        }
+    )
+
+    async def pin(lat: float, lon: float) -> None:
+        message = {
+            "message_id": 777,
+            "date": int(time.time()),
+            "chat": user.chat,
+            "from": user.user,
+            "location": {"latitude": lat, "longitude": lon},
+        }
+        await user._process({"update_id": 9_000_000 + int(lat), "message": message})
+
+    await pin(31.0, 121.0)
+    assert "现在不需要发送位置" in user.last.text
+    await user.send("/newrun")
+    await user.send(START_TEXT)
+    await user.send("世纪公园 3 号门")
+    await pin(31.2, 121.5)
+    assert "跑多远" in user.last.text
+    for answer in ("5", "6'00\"", "3"):
+        await user.send(answer)
+    await user.click("本单位")
+    await user.click("跳过")
+    await user.click("🗺 集合点位置")
+    assert venues == [(31.2, 121.5)]

@@ -85,13 +85,15 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "runs/calendar_caption": [{"run": run()}],
         **{
             f"runs/ask_{name}": [{"data": {}}]
-            for name in ("starts_at", "place", "distance", "pace", "capacity", "visibility", "title")
+            for name in ("starts_at", "place", "location", "distance", "pace", "capacity", "visibility", "title")
         },
         "runs_notices/promoted": [{"run": run()}, {"run": PLAIN}],
         "runs_notices/reminder": [{"run": run(), "lead": "day"}, {"run": PLAIN, "lead": "hour"}],
         "runs_notices/changed": [{"run": run(), "changed": "starts_at"}, {"run": PLAIN, "changed": "place"}],
         "runs_notices/cancelled": [{"run": run()}, {"run": PLAIN}],
         "errors/runs_not_found": [{}],
+        "errors/runs_location_expected": [{}],
+        "errors/runs_location_not_expected": [{}],
         "errors/runs_not_visible": [{}],
         "errors/runs_closed": [{}],
         "errors/runs_not_organiser": [{}],
