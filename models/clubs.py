@@ -314,9 +314,13 @@ def decide(session: Session, leader: Member, club_id: int, member_id: int, appro
 def roster(session: Session, actor: Actor, club_id: int) -> tuple[Club, list[tuple[Member, ClubMember]]]:
     """The member list for a leader of the club or a cadre (CSV export)."""
     club = get_club(session, club_id)
-    leader = actor.member is not None and (_row(session, club.id, actor.member.id) or ClubMember()).leader
-    if not leader and not actor.is_cadre:
-        raise NotLeader()
+    mine = _row(session, club.id, actor.member.id) if actor.member is not None else None
+    leader = mine is not None and mine.leader and mine.status == MemberStatus.MEMBER
+    if not leader:
+        if not actor.is_cadre:
+            raise NotLeader()
+        # A unit cadre sees the members of their units' clubs only.
+        _require_scope(actor, units_of(club))
     rows = session.exec(
         select(Member, ClubMember)
         .join(ClubMember, col(ClubMember.member_id) == col(Member.id))

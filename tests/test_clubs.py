@@ -164,6 +164,8 @@ async def test_a_unit_cadre_cannot_manage_a_bureau_club(bot):
     await cadre.send("/admin")
     await cadre.press(ManageClub(club_id).pack())
     assert cadre.last_answer() == "抱歉，您没有进行此操作的权限。"
+    await cadre.press(ClubMembersCsv(club_id).pack())
+    assert cadre.last_answer() == "抱歉，您没有进行此操作的权限。"
 
 
 async def _group_update(client, key: str, body: dict[str, Any]) -> None:
