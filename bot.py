@@ -30,6 +30,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaul
 from telegram.request import BaseRequest
 
 import handlers.admin
+import handlers.clubs
 import handlers.errors
 import handlers.feedback
 import handlers.forms
@@ -41,7 +42,9 @@ import handlers.menu
 import handlers.miniapp as miniapp
 import handlers.points
 import handlers.quizzes
+import handlers.runs
 import handlers.welfare
+import models.club_import
 import models.quizzes.importing
 import models.roster
 import models.welfare.importing
@@ -49,7 +52,7 @@ from config import PROJECT_DIR, Config, ConfigError, describe_database, load_con
 from handlers.base import Section, install
 from handlers.inbox import DoneMarker, InboxPoller, InboxWebhook, replay_unprocessed
 from messages import Renderer, pick_locale
-from models import me, members, welfare
+from models import club_import, me, members, welfare
 from models.clock import Clock, utcnow
 from models.db import Database, ensure_sqlite_dir
 from models.errors import DomainError, NotFound
@@ -83,6 +86,8 @@ SECTIONS: tuple[Section, ...] = (
     handlers.welfare.SECTION,
     handlers.feedback.SECTION,
     handlers.quizzes.SECTION,
+    handlers.runs.SECTION,
+    handlers.clubs.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.insight.SECTION,
@@ -658,6 +663,29 @@ def _load_draw(config: Config, item_id: int) -> welfare.LotteryRecord | welfare.
             return session.get(welfare.WelfareItem, item_id)
 
 
+def cmd_import_clubs(config: Config, path: Path) -> int:
+    """Create or update clubs (TOML or CSV, by code) and name their leaders; nothing is stored unless all is good."""
+    fmt = WELFARE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        print(_cli_text(config, "cli_clubs_bad_format", path=str(path)), file=sys.stderr)
+        return EXIT_CONFIG
+    text = _read_text(config, path, "cli_welfare_unreadable")
+    units = [u.code for u in config.units]
+    try:
+        found = club_import.parse_clubs_file(text, fmt, units)
+        _migrate(config)
+        db = Database(config.database_url, config.busy_timeout_ms)
+        with db.writing() as session:
+            members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
+            result = club_import.import_clubs(session, found, units, utcnow())
+    except club_import.ClubFileError as exc:
+        for line, key, detail in exc.problems:
+            print(_cli_text(config, f"cli_clubs_{key}", line=line, detail=detail), file=sys.stderr)
+        return 1
+    print(_cli_text(config, "cli_clubs_done", created=len(result.created), updated=len(result.updated)))
+    return 0
+
+
 def cmd_verify_draw(config: Config, item_id: int) -> int:
     """Re-run a lottery's draw from its published seed; exit 0 only if the seed and the winners both check out."""
     _migrate(config)
@@ -743,6 +771,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=models.quizzes.importing.__doc__,
     )
     quiz_file.add_argument("file", type=Path, help="the quiz file (.toml)")
+    club_file = command(
+        "import-clubs",
+        "create or update clubs from a TOML or CSV file (format below; also models/club_import.py)",
+        epilog=models.club_import.__doc__,
+    )
+    club_file.add_argument("file", type=Path, help="the clubs file (.toml or .csv)")
     draw = command("verify-draw", "re-run a lottery's draw from its published seed and check it")
     draw.add_argument("item_id", type=int, help="the welfare item's id (shown by import-welfare and in the bot)")
     return parser
@@ -770,6 +804,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_import_welfare(config, args.file, args.dry_run)
         if args.command == "import-quiz":
             return cmd_import_quiz(config, args.file)
+        if args.command == "import-clubs":
+            return cmd_import_clubs(config, args.file)
         if args.command == "verify-draw":
             return cmd_verify_draw(config, args.item_id)
         return cmd_run(config)

@@ -192,6 +192,28 @@ def _parse_quizzes(table: dict[str, Any]) -> QuizSettings:
 
 
 @dataclass(frozen=True)
+class RunsSettings:
+    """Runs and club events (config.toml [runs]): the check-in window around the start, in minutes."""
+
+    checkin_before_minutes: int = 30
+    checkin_after_minutes: int = 90
+
+
+def _parse_runs(table: dict[str, Any]) -> RunsSettings:
+    """The [runs] table: whole minutes from 0 to a day."""
+    values: dict[str, int] = {}
+    for key, default in vars(RunsSettings()).items():
+        value = _get(table, key, int, "runs", default)
+        if not 0 <= value <= MINUTES_PER_DAY:
+            raise ConfigError(f"runs.{key}", f"must be from 0 to {MINUTES_PER_DAY}")
+        values[key] = value
+    return RunsSettings(**values)
+
+
+MINUTES_PER_DAY = 24 * 60
+
+
+@dataclass(frozen=True)
 class Config:
     org_name_zh: str
     org_name_en: str
@@ -220,6 +242,7 @@ class Config:
     insight: InsightSettings = field(default_factory=lambda: InsightSettings())
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     quizzes: QuizSettings = field(default_factory=QuizSettings)
+    runs: RunsSettings = field(default_factory=RunsSettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unit(self, code: str) -> Unit | None:
@@ -413,6 +436,7 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
         insight=_parse_insight(_get(raw, "insight", dict, "config", {}), env),
         feedback=_parse_feedback(_get(raw, "feedback", dict, "config", {})),
         quizzes=_parse_quizzes(_get(raw, "quizzes", dict, "config", {})),
+        runs=_parse_runs(_get(raw, "runs", dict, "config", {})),
     )
 
 

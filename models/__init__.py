@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 from models import (  # noqa: F401  (tables without dependencies first)
     activity,
     audit,
+    clubs,
     feedback,
     flows,
     ideas,
@@ -17,6 +18,7 @@ from models import (  # noqa: F401  (tables without dependencies first)
     outbox,
     points,
     quizzes,
+    runs,
     schedule,
     welfare,
 )

@@ -4,8 +4,8 @@ An audience is kept on its row as JSON (``to_json`` / ``from_json``) and resolve
 who joins a unit after a broadcast was scheduled still gets it. ``in_scope`` is the one permission rule: a unit
 cadre reaches only their own units, a bureau cadre (and an admin) any unit.
 
-Clubs: ``clubs`` holds club ids; models/clubs.py provides the membership table, and ``_club_members`` below is
-where the filter joins it once clubs exist (until then an audience naming clubs reaches nobody).
+Clubs: ``clubs`` holds club ids; ``_club_members`` below joins models/clubs.py's membership table (members
+only, not pending requests).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, false, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlmodel import Session, col
 
+from models import clubs
 from models.errors import NotAllowed
 from models.members import Actor, Member, RoleGrant, Status
 
@@ -102,8 +103,8 @@ def conditions(audience: Audience, today: date) -> list[ColumnElement[bool]]:
 
 
 def _club_members(club_ids: tuple[int, ...]) -> ColumnElement[bool]:
-    """Members of any of these clubs (nobody until models/clubs.py exists)."""
-    return false()
+    """Members (not requesters) of any of these clubs."""
+    return clubs.is_member_of(col(Member.id), club_ids)  # type: ignore[return-value]
 
 
 def members(audience: Audience, today: date) -> Select[Any]:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from models import activity, feedback, ideas, insight, members, welfare
+from models import activity, clubs, feedback, ideas, insight, members, runs, welfare
 from models.activity import Activity
 from models.audit import AuditEntry
 from models.errors import NotFound
@@ -86,5 +86,7 @@ def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo
     # Their idea comments go; their ideas and upvotes stay, without their name (models/ideas.py forget_member).
     ideas.forget_member(session, member_id)
     feedback.forget_member(session, member_id, now)
+    runs.forget_member(session, member_id, now)
+    clubs.forget_member(session, member_id)
     members.erase_member(session, member_id)
     return restocked
