@@ -9,10 +9,13 @@ from models import (  # noqa: F401  (tables without dependencies first)
     audit,
     flows,
     inbox,
+    likes,
     members,
     outbox,
     points,
+    reading,
     schedule,
+    show,
     welfare,
 )
 
