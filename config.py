@@ -81,7 +81,7 @@ class OutboxSettings:
 
 @dataclass(frozen=True)
 class CommunitySettings:
-    """Show (我型我秀) and reading (e校园): likes and their anti-farming rules, moderation, limits (config [community])."""
+    """Show (我型我秀) and reading (e校园): likes, their anti-farming rules, moderation (config [community])."""
 
     # Likes between two members who like each other's posts: only this many each way per 7 days earn points.
     ring_likes_per_week: int = 3

@@ -44,6 +44,8 @@ class Why(enum.StrEnum):
     RING = "ring"
     NEW_MEMBER = "new_member"
     CAPPED = "capped"
+    # Liked, taken back and liked again: the first like paid already.
+    ALREADY_PAID = "already_paid"
     NO_RULE = "no_rule"
 
 
@@ -120,6 +122,8 @@ def like(
         return LikeResult(True, 0, why)
     key = f"like:{kind}:{target_id}:{liker.id}"
     paid = points.award(session, author_id, rule, key, day, reason=f"{kind}:{target_id}")
+    if paid.outcome == points.Outcome.DUPLICATE:
+        return LikeResult(True, 0, Why.ALREADY_PAID)
     if paid.amount == 0:
         return LikeResult(True, 0, Why.CAPPED)
     row.earned = paid.amount

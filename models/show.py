@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, UniqueConstraint, delete, func, update
 from sqlalchemy.exc import IntegrityError
@@ -236,7 +237,7 @@ def delete_post(session: Session, actor: Actor, post_id: int) -> ShowPost:
 # --- browsing ------------------------------------------------------------------------------------
 
 
-def _listed(order: Order):  # noqa: ANN202  (a select)
+def _listed(order: Order) -> Any:
     query = select(ShowPost).where(ShowPost.status == PostStatus.PUBLISHED)
     if order == Order.TOP:
         return query.order_by(col(ShowPost.likes).desc(), col(ShowPost.published_at).desc(), col(ShowPost.id).desc())
