@@ -36,6 +36,7 @@ import handlers.me
 import handlers.members
 import handlers.menu
 import handlers.points
+import handlers.show
 import handlers.welfare
 import models.roster
 import models.welfare.importing
@@ -75,6 +76,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.menu.SECTION,
     handlers.points.SECTION,
     handlers.welfare.SECTION,
+    handlers.show.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.forms.SECTION,

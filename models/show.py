@@ -20,7 +20,7 @@ from models.members import Actor, Member, Role, Status
 
 CATEGORIES = ("music", "art", "sport", "photography", "craft", "other")
 TITLE_MAX = 40
-TEXT_MAX = 600
+TEXT_MAX = 500
 ALBUM_MAX = 4
 REASON_MAX = 200
 
@@ -244,9 +244,14 @@ def _listed(order: Order) -> Any:
     return query.order_by(col(ShowPost.published_at).desc(), col(ShowPost.id).desc())
 
 
+def count_published(session: Session) -> int:
+    """How many posts members can browse."""
+    return session.exec(select(func.count()).where(ShowPost.status == PostStatus.PUBLISHED)).one()
+
+
 def browse(session: Session, actor: Actor, order: Order, index: int) -> Card | None:
     """The index-th published post (newest or most liked first), clamped to the list; None when there are none."""
-    total = session.exec(select(func.count()).where(ShowPost.status == PostStatus.PUBLISHED)).one()
+    total = count_published(session)
     if total == 0:
         return None
     index = min(max(index, 0), total - 1)

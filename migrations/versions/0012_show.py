@@ -96,7 +96,7 @@ def upgrade() -> None:
         sa.Column("author_id", sa.Integer(), nullable=False),
         sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("text", sqlmodel.sql.sqltypes.AutoString(length=600), nullable=False),
+        sa.Column("text", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
         sa.Column("reject_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("likes", sa.Integer(), nullable=False),
