@@ -36,6 +36,7 @@ import handlers.me
 import handlers.members
 import handlers.menu
 import handlers.points
+import handlers.reading
 import handlers.show
 import handlers.welfare
 import models.roster
@@ -77,6 +78,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.points.SECTION,
     handlers.welfare.SECTION,
     handlers.show.SECTION,
+    handlers.reading.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.forms.SECTION,

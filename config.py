@@ -95,6 +95,8 @@ class CommunitySettings:
     show_video_max_seconds: int = 120
     # A reading note counts (and can be liked) from this many characters.
     reading_note_min_length: int = 30
+    # A font with Chinese glyphs for certificates (a path; empty: look in the usual system places).
+    certificate_font: str = ""
 
 
 # Telegram's documented ceilings; the outbox must stay under them.
