@@ -3,6 +3,7 @@ rules on the earn screen, reports, moderation, deleting, forged buttons, inline 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -18,7 +19,7 @@ from buttons.show import ApprovePost, DeletePost, LikePost, RejectPost
 from models import points, show
 from models.members import Member, Role
 from scheduled import show as weekly
-from tests.conftest import NOW, Bot, make_member, start_bot
+from tests.conftest import NOW, PG_URL, Bot, make_config, make_member, start_bot
 from tests.harness import ChatClient, Shown, settle
 
 _ids = itertools.count(500000)
@@ -332,3 +333,33 @@ async def test_weekly_top_posts_reach_members_who_opted_in(bot):
     assert not any("本周精选" in m.text for m in fan.messages)
     await reader.click("舞蹈")
     assert "街舞一段" in reader.last.text
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def either_bot(request, config, tmp_path):
+    """The bot on SQLite, then on PostgreSQL."""
+    chosen = config if request.param == "sqlite" else make_config(PG_URL, tmp_path)
+    async for b in start_bot(chosen):
+        yield b
+
+
+async def test_likes_pressed_at_once_count_once_and_pay_once(either_bot):
+    """Every fan double-clicks ❤️ at the same moment (SQLite and PostgreSQL): one like each, points once each."""
+    bot = either_bot
+    (author,) = await seasoned(bot, 8001)
+    fans = await seasoned(bot, *range(8100, 8106))
+    user = bot.user(8001)
+    await write_post(user, "合唱", "工会合唱团")
+    await user.click("发布")
+    post_id = posts(bot)[0].id
+    clients = [bot.user(f.telegram_id) for f in fans]
+    for client in clients:
+        await client.send("/show")
+        await client.click("最新")
+    data = LikePost(post_id, 1, "new", 0).pack()
+    await asyncio.gather(*(client.press(data) for client in clients * 2))
+    assert posts(bot)[0].likes == len(fans)
+    assert balance(bot, author) == len(fans)
+    with bot.db.reading() as s:
+        for member in [author, *fans]:
+            assert points.ledger_sum(s, member.id) == points.balance_of(s, member.id)

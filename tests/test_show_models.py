@@ -4,17 +4,23 @@ festival check-ins, and both under concurrency (one like, one check-in, points o
 from __future__ import annotations
 
 import asyncio
+import io
+import tomllib
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image, ImageFont
 from sqlmodel import Session, func, select
 
-from config import CommunitySettings, PointsRule
-from models import likes, points, reading, show
+from config import PROJECT_DIR, CommunitySettings, ConfigError, PointsRule, parse_config
+from models import certificate, likes, me, points, reading, show
 from models.db import Database
 from models.errors import BadInput, NotAllowed, NotFound
 from models.members import Actor, Member, Role, Status
+from scheduled import show as weekly
 from tests.conftest import NOW
 
 SETTINGS = CommunitySettings(ring_likes_per_week=2, new_member_days=7, show_reports_to_hide=2)
@@ -328,3 +334,60 @@ async def test_concurrent_check_ins_once_a_day_and_points_once(db: Database):
         assert points.ledger_sum(s, reader_id) == points.balance_of(s, reader_id)
         progress = s.exec(select(reading.Progress)).one()
         assert (progress.checkins, progress.streak) == (1, 1)
+
+
+# --- configuration, erasure, the certificate, the weekly schedule ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("ring_likes_per_week", 0), ("new_member_days", -1), ("show_premoderation", 1), ("show_reports_to_hide", "3")],
+)
+def test_community_settings_are_checked(key, value):
+    raw = tomllib.loads((PROJECT_DIR / "config.toml").read_text(encoding="utf-8"))
+    raw["community"][key] = value
+    with pytest.raises(ConfigError, match=f"community.{key}"):
+        parse_config(raw, {})
+    assert parse_config({**raw, "community": {}}, {}).community == CommunitySettings()
+
+
+def test_deleting_an_account_erases_posts_likes_notes_and_check_ins(db: Database):
+    with db.writing() as s:
+        cadre, member, fan = add_member(s, 1), add_member(s, 2), add_member(s, 3)
+        post = post_of(s, member)
+        like(s, fan, post)
+        like(s, member, post_of(s, fan))
+        festival(s, cadre, reading.GoalKind.CHECKINS, 5)
+        reading.check_in(s, member, "读书", NOW, DAY, CHECKIN, GOAL)
+        book = reading.add_book(s, actor(cadre, Role.CADRE), "书", "", "", "", None, NOW)
+        reading.write_note(s, member, book.id, "笔记" * 20, NOW)
+        show.toggle_digest(s, member.id, NOW)
+        before = balance(s, member)
+        me.delete_account(s, member.id, NOW, ZoneInfo("Asia/Shanghai"))
+        for table in (show.ShowPost, reading.Note, reading.Checkin, reading.Progress, show.ShowDigest):
+            assert s.exec(select(func.count()).select_from(table)).one() == (1 if table is show.ShowPost else 0)
+        assert s.exec(select(func.count()).where(likes.Like.liker_id == member.id)).one() == 0
+        # The ledger stays under the anonymised row: totals hold.
+        assert points.ledger_sum(s, member.id) == before
+
+
+def test_the_certificate_leaves_out_what_the_font_cannot_draw():
+    dejavu = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    if not Path(dejavu).is_file():
+        pytest.skip("DejaVu Sans is not installed")
+    font = ImageFont.truetype(dejavu, 40)
+    assert certificate.drawable(font, "Zoë Li") and not certificate.drawable(font, "欧阳娜娜")
+    lines = certificate.Lines("Certificate", "欧阳娜娜", "has reached the goal of", "读" * 60, "Union")
+    with_name = certificate.draw(replace(lines, name="Zoe Li " * 10), dejavu)
+    without = certificate.draw(lines, dejavu)
+    assert with_name.startswith(b"\x89PNG") and without.startswith(b"\x89PNG") and with_name != without
+    image = Image.open(io.BytesIO(without))
+    assert image.size == (certificate.WIDTH, certificate.HEIGHT)
+
+
+def test_weekly_top_posts_go_out_on_monday_mornings():
+    config = parse_config(tomllib.loads((PROJECT_DIR / "config.toml").read_text(encoding="utf-8")), {})
+    first = weekly.next_monday(config, NOW)  # Saturday noon in Beijing
+    local = first.astimezone(config.timezone)
+    assert (local.weekday(), local.hour, local.minute) == (0, 10, 0) and first > NOW
+    assert weekly.next_monday(config, first) == first + timedelta(days=7)
