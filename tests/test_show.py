@@ -363,3 +363,22 @@ async def test_likes_pressed_at_once_count_once_and_pay_once(either_bot):
     with bot.db.reading() as s:
         for member in [author, *fans]:
             assert points.ledger_sum(s, member.id) == points.balance_of(s, member.id)
+
+
+async def test_an_english_member_posts_text_and_sees_it_in_english(bot):
+    await seasoned(bot, 8001, language="en")
+    user = bot.user(8001, "en")
+    await user.send("/show")
+    assert "Every like a post receives earns its author points" in user.last.text
+    await user.click("New post")
+    await user.click("Craft")
+    await user.send("x" * 41)
+    assert "at most 40 characters" in user.last.text
+    await user.send("Paper cranes")
+    await user.send("A thousand of them, folded in the lunch breaks")
+    assert "press Publish to post the text alone" in user.last.text
+    await user.click("Publish")
+    assert "“Paper cranes” is published!" in user.last.text
+    await user.click("Paper cranes")
+    assert "🧶 Craft" in user.last.text and "A thousand of them" in user.last.text
+    assert user.last.labels[:2] == ["🤍 0", "🗑 Delete post"]
