@@ -245,8 +245,25 @@ def album_photos(ctx: Ctx) -> None:
 @handler(write=True, needs=Need.VERIFIED)
 def report_post(ctx: Ctx) -> None:
     """Button: report a post; enough reports hide it until a volunteer decides."""
-    hidden = show.report(ctx.session, ctx.member, ctx.pressed(ReportPost).post_id, ctx.now, ctx.config.community)
+    post_id = ctx.pressed(ReportPost).post_id
+    hidden = show.report(ctx.session, ctx.member, post_id, ctx.now, ctx.config.community)
     ctx.toast = ctx.label("show_reported_hidden" if hidden else "show_reported")
+    if hidden:
+        post = ctx.session.get(show.ShowPost, post_id, populate_existing=True)
+        author, locale = _author_locale(ctx, post.author_id)
+        if author is not None and author.telegram_id and not author.blocked_bot:
+            ctx.notify(author.telegram_id, ctx.t("show/hidden_notice", locale, title=post.title))
+        _tell_volunteers(ctx, post)
+
+
+def _tell_volunteers(ctx: Ctx, post: show.ShowPost) -> None:
+    """A post waits in the queue: each volunteer is told once (in their language), with a button to it."""
+    for volunteer in show.volunteers(ctx.session):
+        locale = pick_locale(volunteer.language)
+        keyboard = [[ctx.button("show_open", OpenPost(post.id), locale, title=post.title)]]
+        text = ctx.t("show/waiting_notice", locale, title=post.title, status=post.status)
+        key = f"show_waiting:{post.id}:{post.status}:{volunteer.id}"
+        ctx.notify(volunteer.telegram_id, text, keyboard, dedupe_key=key)
 
 
 @handler(needs=Need.VERIFIED)
@@ -382,6 +399,8 @@ def publish_post(ctx: Ctx) -> None:
     data = _state(ctx, "media")
     post = show.publish(ctx.session, ctx.member, data["post_id"], ctx.now, ctx.config.community)
     ctx.clear_flow(FLOW)
+    if post.status == PostStatus.PENDING:
+        _tell_volunteers(ctx, post)
     keyboard = [[ctx.button("show_open", OpenPost(post.id), title=post.title)], [ctx.button("back", ShowHome())]]
     ctx.reply("show/published", keyboard, pending=post.status == PostStatus.PENDING, title=post.title)
 

@@ -16,7 +16,7 @@ from config import CommunitySettings, PointsRule
 from models import likes, reading
 from models.clock import utcnow
 from models.errors import BadInput, NotAllowed, NotFound
-from models.members import Actor, Member, Role, Status
+from models.members import Actor, Member, Role, RoleGrant, Status
 
 CATEGORIES = ("music", "art", "sport", "photography", "craft", "other")
 TITLE_MAX = 40
@@ -371,6 +371,22 @@ def queue(session: Session, actor: Actor, limit: int) -> list[ShowPost]:
         .where(col(ShowPost.status).in_((PostStatus.PENDING, PostStatus.HIDDEN)))
         .order_by(col(ShowPost.id))
         .limit(limit)
+    )
+    return list(session.exec(query))
+
+
+def volunteers(session: Session) -> list[Member]:
+    """Verified volunteers who can be told that a post waits for them (not those who blocked the bot)."""
+    query = (
+        select(Member)
+        .join(RoleGrant, col(RoleGrant.member_id) == col(Member.id))
+        .where(
+            RoleGrant.role == Role.VOLUNTEER,
+            Member.status == Status.VERIFIED,
+            col(Member.blocked_bot).is_(False),
+            col(Member.telegram_id).is_not(None),
+        )
+        .order_by(col(Member.id))
     )
     return list(session.exec(query))
 

@@ -224,6 +224,8 @@ async def test_reports_hide_a_post_and_forged_buttons_change_nothing(bot):
         await client.click("举报")
     assert clients[2].last_answer() == "已举报，作品已暂时隐藏，等待志愿者处理"
     assert posts(bot)[0].status == show.PostStatus.HIDDEN
+    assert "被多位会员举报，暂时隐藏" in user.last.text
+    assert "作品《剪纸》被举报后已隐藏，等你处理" in bot.user(8009).last.text
 
     # Hidden: nobody but the author and the volunteers sees it, a forged like changes nothing.
     viewer = clients[0]
@@ -274,6 +276,7 @@ async def test_premoderation_reject_with_a_reason_the_author_reads(premoderated)
     await write_post(user, "吉他", "弹唱一首")
     await user.click("发布")
     assert "志愿者审核通过后" in user.last.text
+    assert "A new post, “吉他”, waits for your review." in volunteer.last.text
     await other.send("/show")
     await other.click("最新")
     assert "还没有作品" in other.last.text

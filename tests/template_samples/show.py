@@ -61,6 +61,11 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "show/approved_notice": [{"title": typed(show.TITLE_MAX)}],
         "show/ask_reason": [{"title": typed(show.TITLE_MAX), "max": show.REASON_MAX}],
         "show/rejected_notice": [{"title": typed(show.TITLE_MAX), "reason": typed(show.REASON_MAX)}],
+        "show/hidden_notice": [{"title": typed(show.TITLE_MAX)}],
+        "show/waiting_notice": [
+            {"title": typed(show.TITLE_MAX), "status": "hidden"},
+            {"title": typed(show.TITLE_MAX), "status": "pending"},
+        ],
         "show/rejected": [{"title": typed(show.TITLE_MAX)}],
         "show/weekly": [{"posts": tops}],
         **{
