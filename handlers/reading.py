@@ -65,7 +65,11 @@ def reading_home(ctx: Ctx) -> None:
     if progress is not None and progress.reached_at is not None:
         keyboard.append([ctx.button("reading_certificate", Certificate())])
     if ctx.actor.is_cadre:
-        keyboard.append([ctx.button("reading_new_book", NewBook()), ctx.button("reading_new_festival", NewFestival())])
+        staff = [ctx.button("reading_new_book", NewBook())]
+        if ctx.actor.is_bureau:
+            # A festival is bureau-wide (its unit leaderboard compares every unit): bureau cadres open it.
+            staff.append(ctx.button("reading_new_festival", NewFestival()))
+        keyboard.append(staff)
     keyboard.append([ctx.button("home", Home())])
     ctx.show(
         "reading/home",
@@ -177,7 +181,7 @@ def book_list(ctx: Ctx) -> None:
 
 
 def _book_card(ctx: Ctx, book_id: int) -> None:
-    view = reading.book_view(ctx.session, ctx.member, book_id)
+    view = reading.book_view(ctx.session, ctx.member, book_id, ctx.config.community)
     book = view.book
     keyboard: Rows = [
         [
@@ -254,7 +258,7 @@ def note_text(ctx: Ctx, text: str) -> None:
     note = reading.write_note(ctx.session, ctx.member, state.data["book_id"], text, ctx.now)
     ctx.clear_flow(NOTE_FLOW)
     counts = reading.counts(note, ctx.config.community)
-    keyboard = [[ctx.button("reading_notes", BookNotes(note.book_id), count=1)], [ctx.button("back", ReadingHome())]]
+    keyboard = [[ctx.button("reading_read_notes", BookNotes(note.book_id))], [ctx.button("back", ReadingHome())]]
     ctx.reply(
         "reading/note_saved",
         keyboard,

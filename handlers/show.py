@@ -179,11 +179,16 @@ async def _edit_caption(message: Message, caption: str, markup: InlineKeyboardMa
             log.info("could not edit a show card's caption: %s", exc)
 
 
+def _order(word: str | None) -> Order | None:
+    """The list order a button names (None for none, or a word no button of ours carries)."""
+    return next((o for o in Order if o.value == word), None)
+
+
 @handler(needs=Need.VERIFIED)
 def browse(ctx: Ctx) -> None:
     """Button: one card of the newest or most liked posts, with ◀ ▶ and ❤️."""
     pressed = ctx.pressed(Browse)
-    order = Order(pressed.order) if pressed.order in Order.__members__.values() else Order.NEW
+    order = _order(pressed.order) or Order.NEW
     card = show.browse(ctx.session, ctx.actor, order, pressed.index)
     if card is None:
         ctx.show("show/empty", [[ctx.button("show_new_post", NewPost())], [ctx.button("back", ShowHome())]])
@@ -217,7 +222,7 @@ def like_post(ctx: Ctx) -> None:
     )
     ctx.toast = ctx.label("show_liked" if done.liked else "show_unliked")
     card = show.card(ctx.session, ctx.actor, pressed.post_id)
-    order = pressed.order if pressed.order in Order.__members__.values() else None
+    order = _order(pressed.order)
     if order is not None:
         # The same card in its place in the list the member is browsing.
         card = replace(card, index=pressed.index or 0, total=show.count_published(ctx.session))

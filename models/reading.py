@@ -187,15 +187,16 @@ class BookView:
     my_note: Note | None
 
 
-def book_view(session: Session, member: Member, book_id: int) -> BookView:
-    """A book with my mark and note, and how many read it."""
+def book_view(session: Session, member: Member, book_id: int, settings: CommunitySettings) -> BookView:
+    """A book with my mark and note, how many read it, and how many notes on it count."""
     book = get_book(session, book_id)
     mine = session.get(BookMark, (book_id, member.id))
 
     def count(mark: Mark) -> int:
         return session.exec(select(func.count()).where(BookMark.book_id == book_id, BookMark.mark == mark)).one()
 
-    notes = session.exec(select(func.count()).where(Note.book_id == book_id)).one()
+    long_enough = func.length(Note.text) >= settings.reading_note_min_length
+    notes = session.exec(select(func.count()).where(Note.book_id == book_id, long_enough)).one()
     my_note = session.exec(select(Note).where(Note.book_id == book_id, Note.member_id == member.id)).first()
     return BookView(book, mine.mark if mine else None, count(Mark.READING), count(Mark.FINISHED), notes, my_note)
 
