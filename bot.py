@@ -42,7 +42,9 @@ import handlers.menu
 import handlers.miniapp as miniapp
 import handlers.points
 import handlers.quizzes
+import handlers.reading
 import handlers.runs
+import handlers.show
 import handlers.welfare
 import models.club_import
 import models.quizzes.importing
@@ -88,6 +90,8 @@ SECTIONS: tuple[Section, ...] = (
     handlers.quizzes.SECTION,
     handlers.runs.SECTION,
     handlers.clubs.SECTION,
+    handlers.show.SECTION,
+    handlers.reading.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.insight.SECTION,

@@ -83,10 +83,45 @@ class OutboxSettings:
     in_flight_timeout_seconds: float = 60.0
 
 
+@dataclass(frozen=True)
+class CommunitySettings:
+    """Show (我型我秀) and reading (e校园): likes, their anti-farming rules, moderation (config [community])."""
+
+    # Likes between two members who like each other's posts: only this many each way per 7 days earn points.
+    ring_likes_per_week: int = 3
+    # A like from a member registered fewer than this many days ago earns its author nothing.
+    new_member_days: int = 7
+    # Posts wait for a volunteer's approval before anyone else sees them.
+    show_premoderation: bool = False
+    # This many reports hide a post until a volunteer decides.
+    show_reports_to_hide: int = 3
+    # The longest video a post may carry, in seconds.
+    show_video_max_seconds: int = 120
+    # A reading note counts (and can be liked) from this many characters.
+    reading_note_min_length: int = 30
+    # A font with Chinese glyphs for certificates (a path; empty: look in the usual system places).
+    certificate_font: str = ""
+
+
 # Telegram's documented ceilings; the outbox must stay under them.
 OUTBOX_CEILINGS = {"global_per_second": 30, "group_per_minute": 20, "private_per_second": 1, "batch_size": 100}
 # A claimed row must outlive a whole batch plus the HTTP timeouts, or a slow send would be sent twice.
 OUTBOX_MIN_IN_FLIGHT_SECONDS = 30
+
+
+def _parse_community(table: dict[str, Any]) -> CommunitySettings:
+    """The [community] table: switches are booleans, numbers positive (new_member_days may be 0: no waiting)."""
+    values: dict[str, Any] = {}
+    for key, default in vars(CommunitySettings()).items():
+        value = _get(table, key, type(default), "community", default)
+        if (
+            isinstance(default, int)
+            and not isinstance(default, bool)
+            and value < (0 if key == "new_member_days" else 1)
+        ):
+            raise ConfigError(f"community.{key}", "must be positive")
+        values[key] = value
+    return CommunitySettings(**values)
 
 
 def _parse_outbox(table: dict[str, Any]) -> OutboxSettings:
@@ -243,6 +278,7 @@ class Config:
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     quizzes: QuizSettings = field(default_factory=QuizSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
+    community: CommunitySettings = field(default_factory=CommunitySettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unit(self, code: str) -> Unit | None:
@@ -437,6 +473,7 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
         feedback=_parse_feedback(_get(raw, "feedback", dict, "config", {})),
         quizzes=_parse_quizzes(_get(raw, "quizzes", dict, "config", {})),
         runs=_parse_runs(_get(raw, "runs", dict, "config", {})),
+        community=_parse_community(_get(raw, "community", dict, "config", {})),
     )
 
 

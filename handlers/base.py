@@ -66,6 +66,8 @@ INLINE_CACHE_SECONDS = 10
 PTBCallback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 FastPath = Callable[[Services, Button], DomainError | None]
 FlowStep = Callable[["Ctx", str], None]
+# A photo, video, file, location... sent while the user is in a flow: (ctx, the message).
+MediaStep = Callable[["Ctx", Message], None]
 DeepLink = Callable[["Ctx", str], None]
 B = TypeVar("B", bound=Button)
 Rows = list[list[InlineKeyboardButton]]
@@ -79,6 +81,8 @@ class Runtime:
     flows: dict[str, FlowStep] = field(default_factory=dict)
     # Which section each flow belongs to (a user has one flow per section).
     flow_sections: dict[str, str] = field(default_factory=dict)
+    # What a non-text message does in a flow (handlers/menu.py on_media dispatches on the user's flow).
+    media: dict[str, MediaStep] = field(default_factory=dict)
     # /start payload prefixes (deep links) and what opens them, e.g. "r_" -> the voucher redeem screen.
     deep_links: dict[str, DeepLink] = field(default_factory=dict)
     # Buttons sections add to the /admin overview: (label key, button).
@@ -631,6 +635,9 @@ class Section:
     buttons: Mapping[type[Button], PTBCallback] = field(default_factory=dict)
     # Text typed while the user is in one of this section's flows: flow name -> step handler.
     flows: Mapping[str, FlowStep] = field(default_factory=dict)
+    # A photo, video, file, location... sent in one of those flows: flow name -> step. Flows of the form engine
+    # without an entry here take photos as forms.answer_media does; other flows answer that text is expected.
+    media: Mapping[str, MediaStep] = field(default_factory=dict)
     # /start payload prefixes and what they open.
     deep_links: Mapping[str, DeepLink] = field(default_factory=dict)
     admin_entries: tuple[tuple[str, Button], ...] = ()
@@ -663,11 +670,15 @@ def install(
             (runtime.flows, section.flows, "flow"),
             (runtime.flow_sections, dict.fromkeys(section.flows, section.name), "flow"),
             (runtime.deep_links, section.deep_links, "deep link"),
+            (runtime.media, section.media, "media step of flow"),
         ):
             for key, value in values.items():
                 if key in table:
                     raise SectionError(f"{what} {getattr(key, '__name__', key)!r} is declared twice ({section.name})")
                 table[key] = value
+        strays = set(section.media) - set(section.flows)
+        if strays:
+            raise SectionError(f"section {section.name!r}: media steps for flows it does not have: {sorted(strays)}")
         _require_labels(renderer, [key for key, _button in section.admin_entries], section.name)
         runtime.admin_entries.extend(section.admin_entries)
     # Commands in their sections' order (/start first), never for an edited message: an edit must not run again.

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from telegram import InlineKeyboardButton
-from telegram.ext import MessageHandler, filters
+from telegram import InlineKeyboardButton, Message
 
 from buttons.forms import FormBack, FormChoice, FormDone, FormSkip
 from buttons.menu import CancelFlow
@@ -267,14 +266,14 @@ def skip_answer(ctx: Ctx) -> None:
     ask(ctx, form, {**data, current.name: None}, after=current.name)
 
 
-@handler(write=True, needs=Need.ANYONE)
-def photo_answer(ctx: Ctx) -> None:
-    """A photo: the answer to a form question that accepts one, otherwise a hint."""
+def answer_media(ctx: Ctx, message: Message) -> None:
+    """A non-text message in a form (handlers/menu.py on_media): a photo answers a question that takes one."""
     state = ctx.flow()
-    if state is None or state.name not in FORMS:
-        ctx.reply("menu/hint", registered=ctx.actor.verified)
+    form = FORMS[state.name]
+    if message.photo:
+        answer_photo(ctx, message.photo[-1].file_id)
         return
-    answer_photo(ctx, ctx.update.effective_message.photo[-1].file_id)
+    raise BadInput("photo_expected" if form.field(state.step).accepts_photo else "text_expected")
 
 
 SECTION = Section(
@@ -285,5 +284,4 @@ SECTION = Section(
         FormBack: go_back,
         FormDone: confirm_choices,
     },
-    handlers=(MessageHandler(filters.UpdateType.MESSAGE & filters.PHOTO & filters.ChatType.PRIVATE, photo_answer),),
 )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.ext import MessageHandler, filters
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 import services
 from buttons import BadCallback, Button
@@ -425,26 +424,15 @@ def new_idea(ctx: Ctx) -> None:
     forms.start_form(ctx, FORM)
 
 
-@handler(needs=Need.ANYONE)
-def other_media(ctx: Ctx) -> None:
-    """A video, file, sticker, voice...: in an idea's questions, say what is expected; elsewhere the usual hint."""
+def idea_media(ctx: Ctx, message: Message) -> None:
+    """A non-text message in an idea's questions (handlers/menu.py on_media): a photo where one is asked, otherwise
+    what is expected."""
     state = ctx.flow()
-    if state is not None and state.name in (FORM, COMMENT_FORM, DECLINE_FORM):
-        raise BadInput("idea_media_unsupported" if state.step == "photo" else "idea_text_expected")
-    ctx.reply("menu/hint", registered=ctx.actor.verified)
+    if message.photo and state.name == FORM:
+        forms.answer_photo(ctx, message.photo[-1].file_id)
+        return
+    raise BadInput("idea_media_unsupported" if state.step == "photo" else "idea_text_expected")
 
-
-MEDIA = (
-    filters.VIDEO
-    | filters.ANIMATION
-    | filters.Document.ALL
-    | filters.AUDIO
-    | filters.VOICE
-    | filters.VIDEO_NOTE
-    | filters.Sticker.ALL
-    | filters.LOCATION
-    | filters.CONTACT
-)
 
 SECTION = Section(
     "ideas",
@@ -465,6 +453,6 @@ SECTION = Section(
         WithdrawIdea: withdraw,
     },
     flows={FORM: forms.answer_text, COMMENT_FORM: forms.answer_text, DECLINE_FORM: forms.answer_text},
+    media={FORM: idea_media, COMMENT_FORM: idea_media, DECLINE_FORM: idea_media},
     admin_entries=(("ideas_admin", IdeaListPage(IdeaList.QUEUE.value)),),
-    handlers=(MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & MEDIA, other_media),),
 )

@@ -24,9 +24,11 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from buttons import parse
 from buttons.menu import CancelFlow, Home, OpenSection
+from handlers import forms
 from handlers.base import Command, Ctx, Need, Section, answer_query, handler, runtime_of, services_of
 from messages import LOCALES, pick_locale
 from models import members
+from models.errors import BadInput
 from models.members import Actor, load_actor
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,24 @@ def on_text(ctx: Ctx) -> None:
         ctx.reply("menu/hint", registered=ctx.actor.verified)
         return
     step(ctx, ctx.update.effective_message.text or "")
+
+
+@handler(write=True, needs=Need.ANYONE)
+def on_media(ctx: Ctx) -> None:
+    """A photo, video, file, sticker, location...: the next step of the user's flow when it takes one (the section's
+    media step, or a form's photo question), a clear answer when it wants text, the menu hint outside any flow."""
+    message = ctx.update.effective_message
+    flow = ctx.flow()
+    if flow is None:
+        ctx.reply("menu/hint", registered=ctx.actor.verified)
+        return
+    step = ctx.runtime.media.get(flow.name)
+    if step is not None:
+        step(ctx, message)
+    elif flow.name in forms.FORMS:
+        forms.answer_media(ctx, message)
+    else:
+        raise BadInput("text_expected")
 
 
 @handler(needs=Need.ANYONE)
@@ -179,7 +199,26 @@ SECTION = Section(
     },
 )
 # After every section's handlers: stray text and unknown commands (edited messages are never handled again).
+# Messages that are not text: what a user may send in a private chat, in a flow or not (handlers/menu.py on_media).
+MEDIA = (
+    filters.PHOTO
+    | filters.VIDEO
+    | filters.ANIMATION
+    | filters.Document.ALL
+    | filters.AUDIO
+    | filters.VOICE
+    | filters.VIDEO_NOTE
+    | filters.Sticker.ALL
+    | filters.LOCATION
+    | filters.VENUE
+    | filters.CONTACT
+    | filters.POLL
+    | filters.Dice.ALL
+    | filters.STORY
+)
+
 FALLBACKS = (
     MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, on_text),
     MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command),
+    MessageHandler(filters.UpdateType.MESSAGE & MEDIA & filters.ChatType.PRIVATE, on_media),
 )

@@ -55,7 +55,8 @@ def show_history(ctx: Ctx) -> None:
 def show_earning(ctx: Ctx) -> None:
     """Button: how points are earned, from the configured rules."""
     rules = [r for r in ctx.config.rules.values() if r.amount > 0]
-    ctx.show("points/earn", [[ctx.button("back", PointsHome())]], rules=rules)
+    keyboard = [[ctx.button("back", PointsHome())]]
+    ctx.show("points/earn", keyboard, rules=rules, community=ctx.config.community)
 
 
 @handler(needs=Need.VERIFIED)

@@ -15,10 +15,16 @@ from functools import partial
 from typing import Any
 
 from sqlmodel import Session
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InlineQueryResultArticle, InputTextMessageContent
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+)
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import Application, InlineQueryHandler, MessageHandler, filters
+from telegram.ext import Application, InlineQueryHandler
 
 from buttons import BadCallback
 from buttons.menu import CancelFlow, Home
@@ -371,13 +377,16 @@ def show_pin(ctx: Ctx) -> None:
     ctx.after_commit.append(send)
 
 
-@handler(write=True, needs=Need.VERIFIED)
-def location_answer(ctx: Ctx) -> None:
-    """A location pin: the answer to the /newrun question about the meeting point's pin, otherwise a hint."""
+def run_media(ctx: Ctx, message: Message) -> None:
+    """A non-text message while writing a run (handlers/menu.py on_media): the meeting point's pin where it is
+    asked; anything else as the form engine answers it."""
     state = ctx.flow()
-    if state is None or state.name != FORM or state.step != "location":
+    if message.location is None:
+        forms.answer_media(ctx, message)
+        return
+    if state.step != "location":
         raise BadInput("runs_location_not_expected")
-    where = ctx.update.effective_message.location
+    where = message.location
     forms.ask(ctx, RUN_FORM, {**state.data, "location": [where.latitude, where.longitude]}, after="location")
 
 
@@ -670,9 +679,7 @@ SECTION = Section(
         ShowPin: show_pin,
     },
     flows={FORM: forms.answer_text, EDIT_FLOW: edit_text},
+    media={FORM: run_media},
     deep_links={runs.CHECKIN_PREFIX: check_in, runs.CARD_PREFIX: open_card},
-    handlers=(
-        InlineQueryHandler(share_inline, pattern=INLINE_PATTERN),
-        MessageHandler(filters.UpdateType.MESSAGE & filters.LOCATION & filters.ChatType.PRIVATE, location_answer),
-    ),
+    handlers=(InlineQueryHandler(share_inline, pattern=INLINE_PATTERN),),
 )

@@ -14,12 +14,15 @@ from models import (  # noqa: F401  (tables without dependencies first)
     ideas,
     inbox,
     insight,
+    likes,
     members,
     outbox,
     points,
     quizzes,
+    reading,
     runs,
     schedule,
+    show,
     welfare,
 )
 

@@ -414,6 +414,17 @@ class ChatClient:
             data["caption"] = caption
         return await self._process({"update_id": next(_update_ids), "message": data})
 
+    async def send_content(self, **content: Any) -> list[Shown]:
+        """Send any other message (sticker=..., video=..., location=...) as Telegram delivers it."""
+        data: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": self.chat,
+            "from": self.user,
+            **content,
+        }
+        return await self._process({"update_id": next(_update_ids), "message": data})
+
     async def edit(self, message_id: int, text: str) -> list[Shown]:
         """Edit a message this user sent earlier (Telegram delivers an edited_message update)."""
         data: dict[str, Any] = {
