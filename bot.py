@@ -30,6 +30,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaul
 from telegram.request import BaseRequest
 
 import handlers.admin
+import handlers.care
 import handlers.errors
 import handlers.forms
 import handlers.me
@@ -75,6 +76,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.menu.SECTION,
     handlers.points.SECTION,
     handlers.welfare.SECTION,
+    handlers.care.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.forms.SECTION,
