@@ -226,6 +226,8 @@ def pick_slot(ctx: Ctx) -> None:
         ]
         ctx.show("care/move_confirm", keyboard, slot=view, old=_booking_view(ctx, booking), name=counsellor.name)
         return
+    # The limits are told now, not after the questions (booking checks them again).
+    counselling.check_member(ctx.session, ctx.member.id, slot, ctx.config.care.max_active_bookings)
     data = {
         "form": "book",
         "slot_id": slot.id,

@@ -271,10 +271,18 @@ def bookable_slot(session: Session, slot_id: int, area: str, now: datetime) -> C
     return slot
 
 
-def _check_member(session: Session, member_id: int, slot: CareSlot, limit: int, replacing: int | None) -> None:
+def check_member(session: Session, member_id: int, slot: CareSlot, limit: int) -> None:
+    """Whether this member may book this slot (the active-booking limit, no overlap), before asking anything."""
+    _check_member(session, member_id, slot, limit, None, lock=False)
+
+
+def _check_member(
+    session: Session, member_id: int, slot: CareSlot, limit: int, replacing: int | None, *, lock: bool = True
+) -> None:
     """The member's limits: active bookings, and none at an overlapping time (the one being moved aside)."""
-    # Locks the member's row (PostgreSQL) so two bookings by one member at once are counted one after the other.
-    session.exec(select(Member.id).where(Member.id == member_id).with_for_update()).first()
+    if lock:
+        # Locks the member's row (PostgreSQL): two bookings by one member at once are counted one after the other.
+        session.exec(select(Member.id).where(Member.id == member_id).with_for_update()).first()
     active = list(
         session.exec(
             select(CareBooking).where(CareBooking.member_id == member_id, CareBooking.status == BookingStatus.ACTIVE)
