@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from config import PROJECT_DIR
+from config import PROJECT_DIR, ConfigError
 from messages import Renderer
 from models import care
 from models.care import counselling, requests, stats
@@ -331,3 +331,12 @@ def test_sealed_notes_need_the_key():
     with pytest.raises(DomainError) as disabled:
         care.sealing.Sealer("").seal("x")
     assert disabled.value.key == "care_notes_disabled"
+
+
+def test_a_care_key_that_is_not_a_fernet_key_stops_the_start(tmp_path):
+    with pytest.raises(ConfigError) as bad:
+        make_config("sqlite://", tmp_path, CARE_KEY="not-a-key")
+    assert bad.value.key == "CARE_KEY"
+    key = Fernet.generate_key().decode()
+    assert make_config("sqlite://", tmp_path, CARE_KEY=key).care_key == key
+    assert make_config("sqlite://", tmp_path).care_key == ""
