@@ -149,3 +149,8 @@ class Advance(Button, prefix="care:advance"):
 @dataclass(frozen=True)
 class CareStats(Button, prefix="care:stats"):
     pass
+
+
+@dataclass(frozen=True)
+class EditProfile(Button, prefix="care:profile"):
+    pass

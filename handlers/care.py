@@ -20,6 +20,7 @@ from buttons.care import (
     CareHome,
     CareStats,
     CloseBooking,
+    EditProfile,
     HandleRequest,
     HelpHome,
     ManageSlot,
@@ -67,11 +68,14 @@ FORM = "care"
 REASON_FLOW = "care_reason"
 NOTE_FLOW = "care_note"
 DECIDE_FLOW = "care_decide"
+PROFILE_FLOW = "care_profile"
 # The form's messages: errors/care_text_empty, care_text_too_long, care_number_range.
 ERRORS = "care"
 DAYS_SHOWN = 14
 PER_ROW = 4
 SLOTS_SHOWN = 30
+# Counsellors listed for one area (with their profiles, within one message).
+COUNSELLORS_SHOWN = 10
 LIST_SIZE = 20
 QUEUE_SIZE = 20
 # Rows of request counts the dashboard shows (units × two months).
@@ -150,13 +154,14 @@ def pick_area(ctx: Ctx) -> None:
     area = ctx.pressed(PickArea).area
     if area not in AREAS:
         raise NotFound("care_slot_unknown")
-    offers = counselling.counsellors_for(ctx.session, area, ctx.now, _horizon(ctx))
+    offers = counselling.counsellors_for(ctx.session, area, ctx.now, _horizon(ctx))[:COUNSELLORS_SHOWN]
     keyboard = [
         [ctx.button("care_counsellor", Calendar(o.member_id, area, 0), name=o.name or "—", count=o.free)]
         for o in offers
     ]
     keyboard.append([ctx.button("back", CareHome())])
-    ctx.show("care/counsellors", keyboard, area=area, count=len(offers))
+    profiles = [{"name": o.name, "profile": o.profile} for o in offers]
+    ctx.show("care/counsellors", keyboard, area=area, count=len(offers), counsellors=profiles)
 
 
 def _calendar(ctx: Ctx, counsellor_id: int, area: str, day: int, replace: int | None) -> None:
@@ -467,8 +472,25 @@ def _slot_list(ctx: Ctx) -> None:
         for r in rows
     ]
     keyboard.append([ctx.button("care_new_single", NewSlots("single")), ctx.button("care_new_week", NewSlots("week"))])
+    keyboard.append([ctx.button("care_edit_profile", EditProfile())])
     slots = [_slot_view(ctx, r.slot) | {"booked": r.booking is not None} for r in rows]
-    ctx.show("care/slots", keyboard, slots=slots, notes_on=_sealer(ctx).enabled)
+    profile = counselling.profile_of(ctx.session, ctx.member.id)
+    ctx.show("care/slots", keyboard, slots=slots, notes_on=_sealer(ctx).enabled, profile=profile)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+def edit_profile(ctx: Ctx) -> None:
+    """Button: write the short profile members see when they choose a counsellor."""
+    counselling.require_counsellor(ctx.actor)
+    ctx.set_flow(PROFILE_FLOW, "profile", {})
+    ctx.reply("care/ask_profile", [[ctx.button("cancel", CancelFlow())]], max=care.PROFILE_MAX)
+
+
+def profile_text(ctx: Ctx, text: str) -> None:
+    """The new profile."""
+    counselling.set_profile(ctx.session, ctx.actor, _typed(text.strip(), care.PROFILE_MAX), ctx.now)
+    ctx.clear_flow(PROFILE_FLOW)
+    ctx.reply("care/profile_saved", [[ctx.button("care_my_slots", SlotsHome())]])
 
 
 def _typed(text: str, limit: int) -> str:
@@ -903,7 +925,14 @@ SECTION = Section(
         HandleRequest: handle_request,
         Advance: advance,
         CareStats: show_stats,
+        EditProfile: edit_profile,
     },
-    flows={FORM: forms.answer_text, REASON_FLOW: reason_text, NOTE_FLOW: note_text, DECIDE_FLOW: decide_text},
+    flows={
+        FORM: forms.answer_text,
+        REASON_FLOW: reason_text,
+        NOTE_FLOW: note_text,
+        DECIDE_FLOW: decide_text,
+        PROFILE_FLOW: profile_text,
+    },
     admin_entries=(("care_stats", CareStats()), ("care_queue", Queue())),
 )

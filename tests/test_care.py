@@ -89,6 +89,14 @@ async def test_a_member_books_a_counsellor_sees_it_and_the_note_is_never_plain_i
     bot = care_bot
     await people(bot)
     counsellor = await offer_single_slot(bot)
+    await counsellor.click("🗓 我的时段")
+    await counsellor.click("✏️ 我的简介")
+    await counsellor.send("国家二级心理咨询师，擅长职场压力与情绪调适")
+    assert "简介已更新" in counsellor.last.text
+    member = bot.user(MEMBER)
+    await member.send("/counselling")
+    await member.click("💼 职业发展")
+    assert "成员2001" in member.last.text and "擅长职场压力" in member.last.text
     member = await book_it(bot)
     assert "预约成功" in member.last.text and "电话 13800138000" in member.last.text
     assert "前一天和前一小时会提醒您" in member.last.text

@@ -59,6 +59,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_care_request_unit_code"), ["unit_code"], unique=False)
 
     op.create_table(
+        "care_counsellor",
+        sa.Column("member_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("profile", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["member.id"],
+        ),
+        sa.PrimaryKeyConstraint("member_id"),
+    )
+    op.create_table(
         "care_slot",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("counsellor_id", sa.Integer(), nullable=False),
@@ -198,4 +209,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_care_request_created_at"))
 
     op.drop_table("care_request")
+    op.drop_table("care_counsellor")
     # ### end Alembic commands ###

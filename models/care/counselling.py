@@ -16,6 +16,7 @@ from models.care.tables import (
     PATTERN_MAX_SLOTS,
     BookingStatus,
     CareBooking,
+    CareCounsellor,
     CareSlot,
     SlotStatus,
 )
@@ -233,18 +234,37 @@ class CounsellorOffer:
     member_id: int
     name: str | None
     free: int
+    profile: str | None
 
 
 def counsellors_for(session: Session, area: str, now: datetime, until: datetime) -> list[CounsellorOffer]:
     """Counsellors with free slots in this area before `until`, with how many."""
     rows = session.exec(
-        select(Member.id, Member.name, func.count(col(CareSlot.id)))
+        select(Member.id, Member.name, func.count(col(CareSlot.id)), CareCounsellor.profile)
         .join(CareSlot, col(CareSlot.counsellor_id) == col(Member.id))
+        .outerjoin(CareCounsellor, col(CareCounsellor.member_id) == col(Member.id))
         .where(*_bookable(area, now, until), *_live_counsellor())
-        .group_by(col(Member.id), col(Member.name))
+        .group_by(col(Member.id), col(Member.name), col(CareCounsellor.profile))
         .order_by(col(Member.name))
     ).all()
-    return [CounsellorOffer(mid, name, n) for mid, name, n in rows]
+    return [CounsellorOffer(mid, name, n, profile) for mid, name, n, profile in rows]
+
+
+def set_profile(session: Session, actor: Actor, profile: str, now: datetime) -> None:
+    """My short profile as members see it."""
+    counsellor_id = require_counsellor(actor)
+    stored = session.get(CareCounsellor, counsellor_id)
+    if stored is None:
+        session.add(CareCounsellor(member_id=counsellor_id, profile=profile, updated_at=now))
+    else:
+        stored.profile, stored.updated_at = profile, now
+        session.add(stored)
+
+
+def profile_of(session: Session, counsellor_id: int) -> str | None:
+    """A counsellor's short profile, if they wrote one."""
+    stored = session.get(CareCounsellor, counsellor_id)
+    return stored.profile if stored else None
 
 
 def free_slots(session: Session, counsellor_id: int, area: str, now: datetime, until: datetime) -> list[CareSlot]:

@@ -96,6 +96,16 @@ KINDS = frozenset(k.value for k in RequestKind)
 STATUSES = frozenset(s.value for s in RequestStatus)
 
 
+class CareCounsellor(SQLModel, table=True):
+    """A counsellor's short profile, shown to members choosing a counsellor."""
+
+    __tablename__ = "care_counsellor"
+
+    member_id: int = Field(foreign_key="member.id", primary_key=True, sa_column_kwargs={"autoincrement": False})
+    profile: str = Field(max_length=PROFILE_MAX)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class CareSlot(SQLModel, table=True):
     """A time a counsellor offers: free, blocked or removed; it is booked when an active booking points at it."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.care import DAYS_SHOWN, LIST_SIZE, QUEUE_SIZE, SLOTS_SHOWN, STATS_ROWS
+from handlers.care import COUNSELLORS_SHOWN, DAYS_SHOWN, LIST_SIZE, QUEUE_SIZE, SLOTS_SHOWN, STATS_ROWS
 from models.care import (
     CONTACT_MAX,
     DESCRIPTION_MAX,
@@ -13,6 +13,7 @@ from models.care import (
     PATTERN_MAX_SLOTS,
     PHONE_MAX,
     PLACE_MAX,
+    PROFILE_MAX,
     REASON_MAX,
     AidReason,
     Area,
@@ -89,7 +90,17 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
     ] * STATS_ROWS
     return {
         "care/home": [{"notes_on": False}, {"notes_on": True}],
-        "care/counsellors": [{"area": Area.PLANNING.value, "count": 0}, {"area": Area.LOVE.value, "count": 3}],
+        "care/counsellors": [
+            {
+                "area": Area.FAMILY.value,
+                "count": COUNSELLORS_SHOWN,
+                "counsellors": [{"name": NAME, "profile": typed(PROFILE_MAX)}] * COUNSELLORS_SHOWN,
+            },
+            {"area": Area.PLANNING.value, "count": 0, "counsellors": []},
+            {"area": Area.LOVE.value, "count": 1, "counsellors": [{"name": None, "profile": None}]},
+        ],
+        "care/ask_profile": [{"max": PROFILE_MAX}],
+        "care/profile_saved": [{}],
         "care/calendar": [
             {
                 "name": NAME,
@@ -140,9 +151,9 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "care/cancelled": [{"booking": booking()}, {"booking": booking(status="cancelled")}],
         "care/moved": [{"booking": booking(), "old": booking()}],
         "care/slots": [
-            {"slots": [slot(booked=True)] * SLOTS_SHOWN, "notes_on": False},
-            {"slots": [slot(booked=False, status="blocked"), slot(booked=False)], "notes_on": True},
-            {"slots": [], "notes_on": True},
+            {"slots": [slot(booked=True)] * SLOTS_SHOWN, "notes_on": False, "profile": typed(PROFILE_MAX)},
+            {"slots": [slot(booked=False, status="blocked"), slot(booked=False)], "notes_on": True, "profile": None},
+            {"slots": [], "notes_on": True, "profile": "简介"},
         ],
         "care/slot": [
             {
