@@ -10,7 +10,18 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlmodel import select
 
-from buttons.care import Advance, CancelBooking, HandleRequest, ManageSlot, PickSlot, ShowBooking, ShowRequest
+from buttons.care import (
+    Advance,
+    CancelBooking,
+    CloseBooking,
+    HandleRequest,
+    ManageSlot,
+    NoteBooking,
+    PickSlot,
+    RemoveSlot,
+    ShowBooking,
+    ShowRequest,
+)
 from config import Config
 from models.audit import AuditEntry
 from models.care.tables import BookingStatus, CareBooking, CareRequest, CareSlot
@@ -146,6 +157,9 @@ async def test_nobody_else_sees_a_booking(care_bot):
     assert "暂无时段" in colleague.last.text
     await colleague.press(ManageSlot(booking.slot_id).pack())
     assert colleague.last_answer() == "找不到这个时段（可能已被删除）。"
+    for forged in (CloseBooking(booking.id, "no_show"), NoteBooking(booking.id), RemoveSlot(booking.slot_id)):
+        await colleague.press(forged.pack())
+        assert colleague.last_answer() in ("找不到这个预约。", "找不到这个时段（可能已被删除）。"), forged
     # An admin who makes themselves a counsellor sees only their own (none).
     admin = bot.user(ADMIN_ID)
     await admin.send("/promote i801 E1000 counsellor")
@@ -400,3 +414,47 @@ async def test_an_aid_request_with_a_photo_is_approved_with_an_amount(bot):
     await handler.send("2000")
     await handler.send("请到工会办公室领取")
     assert any("已批准" in t and "2000 元" in t for t in told(bot, MEMBER))
+
+
+async def test_in_english_a_member_books_and_a_counsellor_offers_a_weekly_pattern(care_bot):
+    bot = care_bot
+    await make_member(bot.db, COUNSELLOR, role=Role.COUNSELLOR, role_unit=None, language="en")
+    await make_member(bot.db, MEMBER, language="en")
+    counsellor = bot.user(COUNSELLOR, "en")
+    await counsellor.send("/slots")
+    assert "My counselling slots" in counsellor.last.text
+    await counsellor.click("➕ Weekly pattern")
+    await counsellor.send("2026-11-30")
+    await counsellor.send("2026-11-29")
+    assert "The last date must come after the first" in counsellor.last.text
+    await counsellor.send("2026-12-13")
+    await counsellor.click("Mon")
+    await counsellor.click("Wed")
+    await counsellor.click("✅ Done")
+    await counsellor.send("9am")
+    assert "Please type the time like 09:00." in counsellor.last.text
+    await counsellor.send("09:00")
+    await counsellor.send("08:00")
+    assert "The end must be later than the start." in counsellor.last.text
+    await counsellor.send("11:00")
+    await counsellor.send("60")
+    await counsellor.click("📞 Phone")
+    await counsellor.click("Skip")
+    await counsellor.click("🩺 Health")
+    await counsellor.click("✅ Done")
+    assert "8 slots added" in counsellor.last.text
+    member = bot.user(MEMBER, "en")
+    await member.send("/counselling")
+    assert "Your privacy" in member.last.text
+    await member.click("🩺 Health")
+    await member.click("成员2001")
+    await member.click("Mon 11-30")
+    assert "Free times on 11-30" in member.last.text
+    await member.click("10:00")
+    await member.click("💬 On Telegram")
+    await member.send("I would like to talk about sleep")
+    await member.click("✅ Confirm booking")
+    assert "✅ <b>Booked</b>" in member.last.text and "Contact: Telegram" in member.last.text
+    assert any("New booking: 2026-11-30 10:00" in t for t in told(bot, COUNSELLOR))
+    await member.send("/help_me")
+    assert "Rights and hardship help" in member.last.text
