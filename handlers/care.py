@@ -45,7 +45,7 @@ from handlers.base import Command, Ctx, Need, Outgoing, Section, handler
 from handlers.forms import Field, Form
 from models import care
 from models.care import counselling, requests, stats
-from models.care.sealing import Sealer, sealer
+from models.care.sealing import NotesDisabled, Sealer, sealer
 from models.care.tables import (
     AREAS,
     KINDS,
@@ -532,8 +532,9 @@ def close_booking(ctx: Ctx) -> None:
 def note_booking(ctx: Ctx) -> None:
     """Button: keep a private note on a booking (encrypted; only I read it)."""
     booking_id = ctx.pressed(NoteBooking).booking_id
-    counselling.counsellor_booking(ctx.session, ctx.actor, booking_id)
-    _sealer(ctx).seal("")  # NotesDisabled without a key, before asking
+    counselling.own_booking(ctx.session, ctx.actor, booking_id)
+    if not _sealer(ctx).enabled:
+        raise NotesDisabled()
     ctx.set_flow(NOTE_FLOW, "note", {"booking_id": booking_id})
     ctx.reply("care/ask_private_note", [[ctx.button("cancel", CancelFlow())]], max=care.NOTE_MAX)
 

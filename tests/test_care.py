@@ -458,3 +458,21 @@ async def test_in_english_a_member_books_and_a_counsellor_offers_a_weekly_patter
     assert any("New booking: 2026-11-30 10:00" in t for t in told(bot, COUNSELLOR))
     await member.send("/help_me")
     assert "Rights and hardship help" in member.last.text
+
+
+async def test_a_request_from_a_unit_without_handlers_goes_to_the_bureau_at_once(bot):
+    await handlers(bot)
+    await make_member(bot.db, 2103, "i803")
+    member = bot.user(2103)
+    await member.send("/help_me")
+    await member.click("⚖️ 维权咨询")
+    await member.click("劳动安全")
+    await member.send("车间通风设备坏了两周")
+    await member.click("跳过")
+    assert not told(bot, 2301) and not told(bot, 2302)
+    assert any("新的维权咨询申请" in t and "已转局工会" in t for t in told(bot, 2303))
+    bureau = bot.user(2303)
+    await bureau.send("/care_queue")
+    assert "⏫" in bureau.last.text
+    await bureau.click("#")
+    assert "车间通风设备" in bureau.last.text

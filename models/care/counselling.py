@@ -457,22 +457,28 @@ def view_of(session: Session, booking: CareBooking) -> BookingView:
 # --- counsellors: their bookings ----------------------------------------------------------------------
 
 
-def counsellor_booking(session: Session, actor: Actor, booking_id: int) -> BookingView:
-    """One booking of mine as its counsellor (the view is audited, not its content); NotFound for others'."""
+def own_booking(session: Session, actor: Actor, booking_id: int) -> CareBooking:
+    """One booking of mine as its counsellor; NotFound for others'."""
     counsellor_id = require_counsellor(actor)
     booking = session.get(CareBooking, booking_id)
     if booking is None or booking.counsellor_id != counsellor_id:
         raise NotFound("care_booking_unknown")
+    return booking
+
+
+def counsellor_booking(session: Session, actor: Actor, booking_id: int) -> BookingView:
+    """One booking of mine as its counsellor (the view is audited, not its content); NotFound for others'."""
+    booking = own_booking(session, actor, booking_id)
     audit.record(session, actor.telegram_id, "care_view_booking", f"care_booking:{booking_id}")
     return view_of(session, booking)
 
 
 def close_booking(session: Session, actor: Actor, booking_id: int, outcome: str, now: datetime) -> CareBooking:
     """After the session: done or no-show."""
-    view = counsellor_booking(session, actor, booking_id)
+    booking = own_booking(session, actor, booking_id)
     if outcome not in ENDED:
         raise BadInput("care_booking_not_active")
-    if now < view.booking.starts_at:
+    if now < booking.starts_at:
         raise BadInput("care_not_started")
     done = session.exec(
         update(CareBooking)
@@ -482,16 +488,16 @@ def close_booking(session: Session, actor: Actor, booking_id: int, outcome: str,
     ).first()
     if done is None:
         raise BadInput("care_booking_not_active")
-    session.refresh(view.booking)
-    return view.booking
+    session.refresh(booking)
+    return booking
 
 
 def keep_note(session: Session, actor: Actor, booking_id: int, sealed: str) -> CareBooking:
     """The counsellor's private note on one of their bookings (already encrypted)."""
-    view = counsellor_booking(session, actor, booking_id)
+    booking = own_booking(session, actor, booking_id)
     session.exec(update(CareBooking).where(col(CareBooking.id) == booking_id).values(counsellor_note=sealed))
-    session.refresh(view.booking)
-    return view.booking
+    session.refresh(booking)
+    return booking
 
 
 # --- reminders ----------------------------------------------------------------------------------------

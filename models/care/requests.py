@@ -145,12 +145,18 @@ def queue(session: Session, actor: Actor, limit: int) -> list[CareRequest]:
     )
 
 
-def handled_request(session: Session, actor: Actor, request_id: int) -> tuple[CareRequest, Member | None]:
-    """A request this handler may see, with its member (the view is audited); NotFound otherwise."""
+def _visible(session: Session, actor: Actor, request_id: int) -> CareRequest:
+    """A request this handler may see; NotFound otherwise."""
     scope = handler_scope(actor)
     request = session.get(CareRequest, request_id)
     if request is None or not scope.sees(request):
         raise NotFound("care_request_unknown")
+    return request
+
+
+def handled_request(session: Session, actor: Actor, request_id: int) -> tuple[CareRequest, Member | None]:
+    """A request this handler may see, with its member (the view is audited); NotFound otherwise."""
+    request = _visible(session, actor, request_id)
     audit.record(session, actor.telegram_id, "care_view_request", f"care_request:{request_id}")
     return request, session.get(Member, request.member_id)
 
@@ -179,7 +185,7 @@ def advance(
     session: Session, actor: Actor, request_id: int, status: str, note: str | None, amount: int | None, now: datetime
 ) -> CareRequest:
     """Move a request to its next status with a note for the member (an approved aid with its amount)."""
-    request, _member = handled_request(session, actor, request_id)
+    request = _visible(session, actor, request_id)
     current = RequestStatus(request.status)
     if status not in STATUSES or not allowed(request, RequestStatus(status)):
         raise BadInput("care_request_moved", status=request.status)
