@@ -321,6 +321,15 @@ async def test_deleting_an_account_erases_bookings_and_requests_personal_data(db
     assert (asked.description, asked.contact, asked.kind) == (None, None, "rights")
     assert notes == [None]
     assert active(db) == []
+    # A counsellor who leaves takes their profile and free slots along.
+    free = (await make_slots(db, counsellor, 1, NOW + timedelta(days=5)))[-1]
+    with db.writing() as s:
+        counselling.set_profile(s, counsellor, "资深咨询师", NOW)
+    with db.writing() as s:
+        delete_account(s, counsellor.member.id, NOW, TZ)
+    with db.reading() as s:
+        assert s.get(care.CareCounsellor, counsellor.member.id) is None
+        assert s.get(CareSlot, free).status == "removed"
 
 
 def test_sealed_notes_need_the_key():

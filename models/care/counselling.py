@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -534,7 +534,19 @@ def mark_reminded(session: Session, booking_id: int, flag: str) -> CareBooking |
 
 
 def erase_member(session: Session, member_id: int, now: datetime) -> None:
-    """A deleted account: active bookings end, and no booking keeps the member's phone or notes."""
+    """A deleted account: active bookings end, no booking keeps the member's phone or notes; a counsellor's profile
+    goes and their free slots are withdrawn."""
+    session.exec(delete(CareCounsellor).where(col(CareCounsellor.member_id) == member_id))
+    session.exec(
+        update(CareSlot)
+        .where(col(CareSlot.counsellor_id) == member_id, col(CareSlot.status) != SlotStatus.REMOVED)
+        .where(
+            ~select(CareBooking.id)
+            .where(col(CareBooking.slot_id) == col(CareSlot.id), col(CareBooking.status) == BookingStatus.ACTIVE)
+            .exists()
+        )
+        .values(status=SlotStatus.REMOVED)
+    )
     session.exec(
         update(CareBooking)
         .where(col(CareBooking.member_id) == member_id, col(CareBooking.status) == BookingStatus.ACTIVE)
