@@ -680,15 +680,10 @@ def handle_request(ctx: Ctx) -> None:
 
 @handler(write=True, needs=Need.CADRE)
 def advance(ctx: Ctx) -> None:
-    """Button: take a request (at once), or answer / approve / decline it (a note first, an amount for aid)."""
+    """Button: take, answer, approve or decline a request: first the note the member receives (and the amount of
+    approved aid)."""
     press = ctx.pressed(Advance)
     request, _member = requests.handled_request(ctx.session, ctx.actor, press.request_id)
-    if press.status == RequestStatus.IN_PROGRESS:
-        request = requests.advance(ctx.session, ctx.actor, request.id, press.status, None, None, ctx.now)
-        _tell_member_step(ctx, request, None)
-        ctx.toast = ctx.label("care_taken")
-        _handler_card(ctx, request.id)
-        return
     if press.status not in STATUSES or not requests.allowed(request, RequestStatus(press.status)):
         raise BadInput("care_request_moved", status=request.status)
     step = "amount" if press.status == RequestStatus.APPROVED else "note"

@@ -376,7 +376,11 @@ async def test_a_rights_request_goes_to_the_units_handler_who_takes_and_answers_
     await handler.click("#")
     assert "加班费" in handler.last.text
     await handler.click("📌 受理")
-    assert any("处理中" in t for t in told(bot, MEMBER))
+    assert "处理中" in handler.last.text
+    await handler.send("我是工会的王老师，明天上午联系您")
+    assert any("处理中" in t and "明天上午联系您" in t for t in told(bot, MEMBER))
+    await handler.click("↩️ 返回")
+    await handler.click("#")
     await handler.click("✅ 答复")
     await handler.send("已联系人事部门，下周补发")
     assert "已通知会员" in handler.last.text
@@ -408,6 +412,9 @@ async def test_an_aid_request_with_a_photo_is_approved_with_an_amount(bot):
     await handler.click("#")
     assert bot.api.chats[2301][-1].photo == "PHOTO-FILE-ID"
     await handler.click("📌 受理")
+    await handler.send("已收到材料，正在审核")
+    await handler.click("↩️ 返回")
+    await handler.click("#")
     await handler.click("✅ 批准帮扶")
     await handler.send("abc")
     assert "请输入 0 到 1000000 之间的整数" in handler.last.text
