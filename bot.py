@@ -30,6 +30,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaul
 from telegram.request import BaseRequest
 
 import handlers.admin
+import handlers.care
 import handlers.clubs
 import handlers.errors
 import handlers.feedback
@@ -92,6 +93,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.clubs.SECTION,
     handlers.show.SECTION,
     handlers.reading.SECTION,
+    handlers.care.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.insight.SECTION,

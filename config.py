@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import tomllib
@@ -18,6 +20,7 @@ PROJECT_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PROJECT_DIR / "config.toml"
 LANGUAGES = ("zh", "en")
 UNIT_CODE = re.compile(r"^[a-z0-9]{1,16}$")
+FERNET_KEY_BYTES = 32
 
 
 # Insight's stickiness looks 4 weeks back and its cohorts 3 months on.
@@ -249,6 +252,40 @@ MINUTES_PER_DAY = 24 * 60
 
 
 @dataclass(frozen=True)
+class CareSettings:
+    """Counselling and rights/hardship help (config.toml [care])."""
+
+    max_active_bookings: int = 2
+    # Cancelling or moving a booking later than this before its start counts as a late cancellation (no-show).
+    cancel_hours_before: int = 24
+    # How far ahead members see free slots.
+    horizon_days: int = 21
+    # A request nobody has taken within this time goes to the bureau's care handlers.
+    escalate_after_hours: int = 48
+
+
+def _parse_care(table: dict[str, Any]) -> CareSettings:
+    """The [care] table: every value a positive whole number."""
+    values = {key: _get(table, key, int, "care", default) for key, default in vars(CareSettings()).items()}
+    for key, value in values.items():
+        if value <= 0:
+            raise ConfigError(f"care.{key}", "must be positive")
+    return CareSettings(**values)
+
+
+def _care_key(env: dict[str, str]) -> str:
+    """CARE_KEY from the environment: a Fernet key (32 url-safe base64 bytes), or empty (notes disabled)."""
+    key = env.get("CARE_KEY", "").strip()
+    if key:
+        try:
+            if len(base64.urlsafe_b64decode(key.encode())) != FERNET_KEY_BYTES:
+                raise ValueError
+        except (ValueError, binascii.Error):
+            raise ConfigError("CARE_KEY", "must be a Fernet key (Fernet.generate_key())") from None
+    return key
+
+
+@dataclass(frozen=True)
 class Config:
     org_name_zh: str
     org_name_en: str
@@ -279,6 +316,9 @@ class Config:
     quizzes: QuizSettings = field(default_factory=QuizSettings)
     runs: RunsSettings = field(default_factory=RunsSettings)
     community: CommunitySettings = field(default_factory=CommunitySettings)
+    care: CareSettings = field(default_factory=CareSettings)
+    # The key that encrypts counselling notes (environment CARE_KEY); empty: notes are disabled.
+    care_key: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unit(self, code: str) -> Unit | None:
@@ -474,6 +514,8 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
         quizzes=_parse_quizzes(_get(raw, "quizzes", dict, "config", {})),
         runs=_parse_runs(_get(raw, "runs", dict, "config", {})),
         community=_parse_community(_get(raw, "community", dict, "config", {})),
+        care=_parse_care(_get(raw, "care", dict, "config", {})),
+        care_key=_care_key(env),
     )
 
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from models import activity, clubs, feedback, ideas, insight, members, runs, show, welfare
+from models import activity, care, clubs, feedback, ideas, insight, members, runs, show, welfare
 from models.activity import Activity
 from models.audit import AuditEntry
 from models.errors import NotFound
@@ -89,5 +89,6 @@ def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo
     runs.forget_member(session, member_id, now)
     clubs.forget_member(session, member_id)
     show.forget_member(session, member_id)
+    care.erase_member(session, member_id, now)
     members.erase_member(session, member_id)
     return restocked

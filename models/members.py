@@ -40,6 +40,8 @@ class Role(enum.StrEnum):
     CADRE = "cadre"
     VOLUNTEER = "volunteer"
     COUNSELLOR = "counsellor"
+    # A cadre who handles rights and hardship requests of the units they serve (handlers/care.py).
+    CARE_HANDLER = "care_handler"
 
 
 class UnitRow(SQLModel, table=True):
