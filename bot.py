@@ -30,6 +30,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaul
 from telegram.request import BaseRequest
 
 import handlers.admin
+import handlers.broadcasts
 import handlers.errors
 import handlers.forms
 import handlers.me
@@ -77,6 +78,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.welfare.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
+    handlers.broadcasts.SECTION,
     handlers.forms.SECTION,
 )
 

@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 from models import (  # noqa: F401  (tables without dependencies first)
     audit,
+    broadcasts,
     flows,
     inbox,
     members,
