@@ -154,3 +154,11 @@ class StartBroadcast(Button, prefix="bc:new"):
     """/broadcast from /admin: compose a new broadcast."""
 
     pass
+
+
+@dataclass(frozen=True)
+class ChooseRepeat(Button, prefix="bc:repeat"):
+    """After the time: once, or a recurring rule (weekdays, weekly, monthly)."""
+
+    broadcast_id: int
+    rule: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -21,6 +22,7 @@ from buttons.broadcasts import (
     AskSchedule,
     CancelBroadcast,
     ChooseAudience,
+    ChooseRepeat,
     Discard,
     GotIt,
     ListBroadcasts,
@@ -53,7 +55,9 @@ from services import Services
 log = logging.getLogger(__name__)
 
 FLOW = "broadcast"
-COMPOSE, DRAFT, BUTTONS, SCHEDULE = "compose", "draft", "buttons", "schedule"
+COMPOSE, DRAFT, BUTTONS, SCHEDULE, REPEAT, UNTIL = "compose", "draft", "buttons", "schedule", "repeat", "until"
+# The repeat button that means "only once".
+ONCE = "once"
 # Message kinds as Telegram marks them, in the order they are looked for.
 MEDIA_ATTRIBUTES = ("photo", "video", "animation", "document", "audio", "voice")
 # Telegram's progress bar: this many blocks.
@@ -105,6 +109,8 @@ def _describe(ctx: Ctx, found: Broadcast) -> dict[str, Any]:
         "under_35": chosen.under_35,
         "status": found.status,
         "send_at": to_local(found.send_at, ctx.config.timezone) if found.send_at else None,
+        "repeat": found.repeat,
+        "repeat_until": found.repeat_until,
     }
 
 
@@ -172,13 +178,46 @@ def flow_text(ctx: Ctx, text: str) -> None:
         return
     if state.step == SCHEDULE:
         at = parse_local_datetime(text, ctx.config.timezone)
-        found = broadcasts.schedule(ctx.session, ctx.actor, broadcast_id, at, ctx.now, _unit_codes(ctx))
-        ctx.clear_flow(FLOW)
-        ctx.reply(
-            "broadcasts/scheduled_ok", [[ctx.button("broadcast_list", ListBroadcasts())]], b=_describe(ctx, found)
-        )
+        if at <= ctx.now:
+            raise BadInput("broadcast_time_past")
+        ctx.set_flow(FLOW, REPEAT, {"id": broadcast_id, "at": at.isoformat()})
+        rows = [
+            [ctx.button(f"broadcast_repeat_{rule}", ChooseRepeat(broadcast_id, rule))]
+            for rule in (ONCE, *broadcasts.REPEATS)
+        ]
+        ctx.reply("broadcasts/ask_repeat", rows, at=to_local(at, ctx.config.timezone))
+        return
+    if state.step == UNTIL:
+        until = parse_local_datetime(f"{text.strip()} 23:59", ctx.config.timezone).date()
+        _schedule(ctx, broadcast_id, datetime.fromisoformat(state.data["at"]), state.data["repeat"], until)
         return
     raise BadInput("use_buttons")
+
+
+def _schedule(ctx: Ctx, broadcast_id: int, at: datetime, repeat: str, until: date | None) -> None:
+    tz = ctx.config.timezone
+    found = broadcasts.schedule(
+        ctx.session, ctx.actor, broadcast_id, at, ctx.now, _unit_codes(ctx), repeat=repeat, until=until, tz=tz
+    )
+    ctx.clear_flow(FLOW)
+    ctx.reply("broadcasts/scheduled_ok", [[ctx.button("broadcast_list", ListBroadcasts())]], b=_describe(ctx, found))
+
+
+@handler(write=True, needs=Need.CADRE)
+def choose_repeat(ctx: Ctx) -> None:
+    """Button: send once at the typed time, or repeat on a rule (then the last day is asked)."""
+    pressed = ctx.pressed(ChooseRepeat)
+    state = ctx.section_flow(FLOW)
+    if state is None or state.step != REPEAT or state.data.get("id") != pressed.broadcast_id:
+        raise BadInput("form_step_passed")
+    at = datetime.fromisoformat(state.data["at"])
+    if pressed.rule == ONCE:
+        _schedule(ctx, pressed.broadcast_id, at, "", None)
+        return
+    if pressed.rule not in broadcasts.REPEATS:
+        raise BadInput("form_step_passed")
+    ctx.set_flow(FLOW, UNTIL, {**state.data, "repeat": pressed.rule})
+    ctx.show("broadcasts/ask_until", example=to_local(at, ctx.config.timezone), days=broadcasts.REPEAT_MAX_DAYS)
 
 
 @handler(write=True, needs=Need.ANYONE)
@@ -607,6 +646,7 @@ SECTION = Section(
         Preview: preview,
         SendNow: send_now,
         AskSchedule: ask_schedule,
+        ChooseRepeat: choose_repeat,
         Discard: discard,
         CancelBroadcast: cancel_broadcast,
         PauseBroadcast: pause_broadcast,

@@ -44,6 +44,10 @@ KIND_PREFIX = "broadcast:"
 ROLES = ("cadre", "volunteer")
 # Broadcasts listed by /scheduled.
 LIST_SIZE = 10
+# Recurring rules: every weekday (Mon-Fri), weekly on the first run's weekday, monthly on its day of the month.
+REPEATS = ("weekdays", "weekly", "monthly")
+# A recurring broadcast may run for at most this long.
+REPEAT_MAX_DAYS = 366
 # The "Got it" button in one language: (broadcast id, locale) -> (callback data, label).
 AckFn = Callable[[int, str], tuple[str, str]]
 
@@ -80,6 +84,10 @@ class Broadcast(SQLModel, table=True):
     urgent: bool = False
     status: str = Field(default=BroadcastStatus.DRAFT, max_length=10, index=True)
     send_at: datetime | None = Field(default=None, index=True)
+    # A recurring broadcast: REPEATS rule and the last local day it may run; each run is a child row (parent_id).
+    repeat: str = Field(default="", max_length=10)
+    repeat_until: date | None = None
+    parent_id: int | None = Field(default=None, foreign_key="broadcast.id", index=True)
     recipients: int = 0
     skipped_blocked: int = 0
     # The cadre's confirmation message, edited in place with the live progress.
@@ -365,16 +373,50 @@ def send_now(
 
 
 def schedule(
-    session: Session, actor: Actor, broadcast_id: int, at: datetime, now: datetime, all_units: Iterable[str]
+    session: Session,
+    actor: Actor,
+    broadcast_id: int,
+    at: datetime,
+    now: datetime,
+    all_units: Iterable[str],
+    *,
+    repeat: str = "",
+    until: date | None = None,
+    tz: ZoneInfo | None = None,
 ) -> Broadcast:
-    """Confirmed for later: a row the scheduler releases at `at` (which must be in the future)."""
+    """Confirmed for later: a row the scheduler releases at `at` (in the future); with `repeat`, again on that
+    rule until the local day `until` (required, within REPEAT_MAX_DAYS)."""
     found = _draft(session, actor, broadcast_id)
     if at <= now:
         raise BadInput("broadcast_time_past")
+    if repeat and repeat not in REPEATS:
+        raise BadInput("broadcast_state_changed")
+    if repeat:
+        first_day = at.astimezone(tz).date() if tz is not None else at.date()
+        if until is None:
+            raise BadInput("broadcast_repeat_needs_end")
+        if not first_day <= until <= first_day + timedelta(days=REPEAT_MAX_DAYS):
+            raise BadInput("broadcast_repeat_end", days=REPEAT_MAX_DAYS)
     # Stored as the author may send it ("all units" of a unit cadre becomes their units): the scheduler has no actor.
     scoped = audiences.in_scope(actor, audience_of(found), all_units)
-    _move(session, found, (BroadcastStatus.DRAFT,), BroadcastStatus.SCHEDULED, send_at=at, audience=scoped.to_json())
+    values: dict[str, Any] = {"send_at": at, "audience": scoped.to_json(), "repeat": repeat, "repeat_until": until}
+    _move(session, found, (BroadcastStatus.DRAFT,), BroadcastStatus.SCHEDULED, **values)
     return found
+
+
+def next_run(at: datetime, repeat: str, tz: ZoneInfo) -> datetime:
+    """The run after `at` on a recurring rule, at the same local time (monthly: the day, or the month's last)."""
+    local = at.astimezone(tz)
+    if repeat == "weekdays":
+        step = 3 if local.weekday() == 4 else 2 if local.weekday() == 5 else 1
+        following = local.date() + timedelta(days=step)
+    elif repeat == "weekly":
+        following = local.date() + timedelta(days=7)
+    else:
+        year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+        last = (date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)).day
+        following = date(year, month, min(local.day, last))
+    return datetime.combine(following, local.time().replace(tzinfo=None), tz).astimezone(at.tzinfo)
 
 
 def pause(session: Session, actor: Actor, broadcast_id: int) -> Broadcast:
@@ -407,12 +449,20 @@ def cancel(session: Session, actor: Actor, broadcast_id: int, now: datetime) -> 
 
 
 def release_due(
-    session: Session, now: datetime, today: date, quiet: QuietHours, ack: AckFn, *, limit: int = 20
+    session: Session,
+    now: datetime,
+    today: date,
+    quiet: QuietHours,
+    ack: AckFn,
+    *,
+    limit: int = 20,
 ) -> list[int]:
-    """Queue the scheduled broadcasts whose time has come (the scheduler's tick); returns their ids.
+    """Queue the scheduled broadcasts whose time has come (the scheduler's tick); returns the ids sent.
 
-    The audience was checked against the author's scope when it was chosen and scheduled. A broadcast missed
-    while the bot was down goes out at the first tick after the restart (late rather than never).
+    The audience was checked against the author's scope when it was chosen and scheduled. Missed-run policy:
+    a broadcast whose time passed while the bot was down goes out at the first tick after the restart (late
+    rather than never); a recurring one sends one run for all its missed times, then waits for its next time.
+    A recurring broadcast stays scheduled and each run is a new row (its own progress, report and dedupe keys).
     """
     due = session.exec(
         select(Broadcast)
@@ -422,19 +472,67 @@ def release_due(
     ).all()
     released = []
     for found in due:
-        result = session.exec(
-            update(Broadcast)
-            .where(col(Broadcast.id) == found.id, col(Broadcast.status) == BroadcastStatus.SCHEDULED)
-            .values(status=BroadcastStatus.SENDING)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
+        assert found.id is not None and found.send_at is not None
+        if found.repeat:
+            run = _next_run_of(session, found, now, quiet.tz)
+            if run is None:
+                continue
+            _queue(session, run, audience_of(run), now, today, quiet, ack)
+            assert run.id is not None
+            released.append(run.id)
             continue
-        session.refresh(found)
-        _queue(session, found, audience_of(found), now, today, quiet, ack)
-        assert found.id is not None
-        released.append(found.id)
+        if _claim_due(session, found, BroadcastStatus.SENDING):
+            _queue(session, found, audience_of(found), now, today, quiet, ack)
+            released.append(found.id)
     return released
+
+
+def _claim_due(session: Session, found: Broadcast, to: str, **values: Any) -> bool:
+    """Move a due scheduled row on, unless another tick (or process) already did."""
+    result = session.exec(
+        update(Broadcast)
+        .where(
+            col(Broadcast.id) == found.id,
+            col(Broadcast.status) == BroadcastStatus.SCHEDULED,
+            col(Broadcast.send_at) == found.send_at,
+        )
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.refresh(found)
+    return True
+
+
+def _next_run_of(session: Session, parent: Broadcast, now: datetime, tz: ZoneInfo) -> Broadcast | None:
+    """A recurring broadcast is due: advance it past `now` (done after its last day) and return this run's row."""
+    assert parent.send_at is not None
+    following = next_run(parent.send_at, parent.repeat, tz)
+    while following <= now:
+        following = next_run(following, parent.repeat, tz)
+    over = parent.repeat_until is None or following.astimezone(tz).date() > parent.repeat_until
+    status = BroadcastStatus.DONE if over else BroadcastStatus.SCHEDULED
+    ran_at = parent.send_at
+    if not _claim_due(session, parent, status, send_at=following, finished_at=now if over else None):
+        return None
+    run = Broadcast(
+        author_telegram_id=parent.author_telegram_id,
+        source_chat_id=parent.source_chat_id,
+        source_message_id=parent.source_message_id,
+        media=parent.media,
+        buttons=parent.buttons,
+        audience=parent.audience,
+        ack=parent.ack,
+        urgent=parent.urgent,
+        status=BroadcastStatus.SENDING,
+        send_at=ran_at,
+        parent_id=parent.id,
+        created_at=now,
+    )
+    session.add(run)
+    session.flush()
+    return run
 
 
 def progress(session: Session, found: Broadcast) -> Progress:

@@ -14,7 +14,7 @@ from models.members import Role
 from models.outbox import OutboxMessage
 from scheduled.broadcasts import run_broadcasts
 from tests.conftest import make_member
-from tests.harness import TelegramFailure
+from tests.harness import TelegramFailure, settle
 
 CADRE, BUREAU = 2001, 2002
 A, B, OTHER = 3001, 3002, 3003
@@ -158,6 +158,7 @@ async def test_bad_input_gets_a_clear_answer_and_changes_nothing(bot) -> None:
     await cadre.send("2020-01-01 10:00")
     assert "已经过去" in cadre.last.text and broadcast(bot).status == BroadcastStatus.DRAFT
     await cadre.send("2026-11-28 18:00")
+    await cadre.click("只发一次")
     assert "将于 <b>2026-11-28 18:00</b>" in cadre.last.text
     assert broadcast(bot).status == BroadcastStatus.SCHEDULED
     # Another unit cadre's forged Cancel on this broadcast.
@@ -206,6 +207,7 @@ async def test_photo_broadcast_and_scheduled_release_with_quiet_hours(bot) -> No
     await cadre.click("定时发送")
     # 23:30 in Beijing: inside the default quiet hours (22:00-08:00).
     await cadre.send("2026-11-28 23:30")
+    await cadre.click("只发一次")
     services = bot.app.bot_data["services"]
     await run_broadcasts(services, datetime(2026, 11, 28, 15, 0, tzinfo=UTC))
     assert rows(bot, 1) == []
@@ -238,6 +240,7 @@ async def test_pause_resume_and_bureau_urgent(bot) -> None:
     await bureau.click("预览")
     await bureau.click("定时发送")
     await bureau.send("2026-11-29 09:00")
+    await bureau.click("只发一次")
     await bureau.send("/scheduled")
     await bureau.click("#1")
     await bureau.click("暂停")
@@ -249,3 +252,37 @@ async def test_pause_resume_and_bureau_urgent(bot) -> None:
     await run_broadcasts(services, datetime(2026, 11, 29, 2, 0, tzinfo=UTC))
     assert len(rows(bot, 1)) == 5
     assert all(row.status == outbox.Status.PENDING for row in rows(bot, 1))
+
+
+async def test_recurring_weekdays_until_an_end_date(bot) -> None:
+    await members(bot)
+    bureau, a = bot.user(BUREAU), bot.user(A)
+    await bureau.send("/broadcast")
+    await bureau.send("早安打卡提醒", message_id=902)
+    await bureau.click("预览")
+    await bureau.click("定时发送")
+    # Friday 27 Nov is past (the bot lives on Saturday 28 Nov, noon in Beijing).
+    await bureau.send("2026-11-30 09:00")
+    await bureau.click("每个工作日")
+    await bureau.send("2026-11-20")
+    assert "结束日期" in bureau.last.text and broadcast(bot).status == BroadcastStatus.DRAFT
+    await bureau.send("2026-12-03")
+    assert "每个工作日重复，至 2026-12-03" in bureau.last.text
+    services = bot.app.bot_data["services"]
+    monday = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 09:00 Beijing
+    await run_broadcasts(services, monday)
+    first = broadcast(bot, 2)
+    assert first.parent_id == 1 and len(rows(bot, 2)) == 5
+    assert broadcast(bot).send_at.astimezone(UTC) == monday + timedelta(days=1)
+    await settle(bot.app)
+    assert [m.text for m in a.messages if m.copy_of] == ["早安打卡提醒"]
+    # The bot was down Tuesday and Wednesday: one run on Thursday for the missed times, the last one.
+    await run_broadcasts(services, monday + timedelta(days=3, minutes=5))
+    assert len(rows(bot, 3)) == 5
+    parent = broadcast(bot)
+    assert parent.status == BroadcastStatus.DONE
+    await run_broadcasts(services, monday + timedelta(days=4))
+    with bot.db.reading() as session:
+        assert len(session.exec(select(Broadcast)).all()) == 3
+    # Each run is its own broadcast: a member gets every run once (dedupe keys per run).
+    assert {row.member_id for row in rows(bot, 2)} == {row.member_id for row in rows(bot, 3)}

@@ -120,3 +120,29 @@ async def test_scheduled_release_is_once_and_waits_for_quiet_hours(db) -> None:
         # Released at 23:00 Beijing: nothing is due before the quiet hours end at 08:00 (00:00 UTC).
         assert outbox.claim_batch(s, 10, at + timedelta(hours=1)) == []
         assert len(outbox.claim_batch(s, 10, datetime(2026, 11, 29, 0, 0, tzinfo=UTC))) == 2
+
+
+async def test_a_recurring_rule_needs_an_end(db) -> None:
+    await make_member(db, 2001, "hk", role=Role.CADRE, role_unit=None)
+    at = NOW + timedelta(days=2)
+    with db.writing() as s:
+        actor = load_actor(s, 2001, set())
+        draft = broadcasts.start_draft(s, actor, 2001, 8, "text", NOW)
+        for until, problem in ((None, "broadcast_repeat_needs_end"), (TODAY, "broadcast_repeat_end")):
+            with pytest.raises(BadInput) as refused:
+                broadcasts.schedule(s, actor, draft.id, at, NOW, UNITS, repeat="weekly", until=until, tz=SHANGHAI)
+            assert refused.value.key == problem
+        found = broadcasts.schedule(
+            s, actor, draft.id, at, NOW, UNITS, repeat="monthly", until=TODAY + timedelta(days=90), tz=SHANGHAI
+        )
+        assert found.status == BroadcastStatus.SCHEDULED and found.repeat == "monthly"
+
+
+def test_next_run_rules() -> None:
+    friday = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # 09:00 Beijing
+    assert broadcasts.next_run(friday, "weekdays", SHANGHAI) == friday + timedelta(days=3)
+    assert broadcasts.next_run(friday, "weekly", SHANGHAI) == friday + timedelta(days=7)
+    jan31 = datetime(2027, 1, 31, 1, 0, tzinfo=UTC)
+    assert broadcasts.next_run(jan31, "monthly", SHANGHAI) == datetime(2027, 2, 28, 1, 0, tzinfo=UTC)
+    dec15 = datetime(2026, 12, 15, 1, 0, tzinfo=UTC)
+    assert broadcasts.next_run(dec15, "monthly", SHANGHAI) == datetime(2027, 1, 15, 1, 0, tzinfo=UTC)

@@ -1,8 +1,8 @@
-"""broadcast and broadcast_ack; outbox rows that copy a stored message (copy_from_chat_id, copy_message_id)
+"""broadcast (recurring runs as child rows) and broadcast_ack; outbox rows that copy a stored message
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-02 02:25:08.641215
+Create Date: 2026-12-02 02:51:00.287599
 """
 
 from collections.abc import Sequence
@@ -33,6 +33,9 @@ def upgrade() -> None:
         sa.Column("urgent", sa.Boolean(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("send_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("repeat", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("repeat_until", sa.Date(), nullable=True),
+        sa.Column("parent_id", sa.Integer(), nullable=True),
         sa.Column("recipients", sa.Integer(), nullable=False),
         sa.Column("skipped_blocked", sa.Integer(), nullable=False),
         sa.Column("progress_chat_id", sa.BigInteger(), nullable=True),
@@ -45,10 +48,15 @@ def upgrade() -> None:
             name="ck_broadcast_status_known",
         ),
         sa.CheckConstraint("recipients >= 0 AND skipped_blocked >= 0", name="ck_broadcast_counts_nonneg"),
+        sa.ForeignKeyConstraint(
+            ["parent_id"],
+            ["broadcast.id"],
+        ),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("broadcast", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_broadcast_author_telegram_id"), ["author_telegram_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_broadcast_parent_id"), ["parent_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_broadcast_send_at"), ["send_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_broadcast_status"), ["status"], unique=False)
 
@@ -88,6 +96,7 @@ def downgrade() -> None:
     with op.batch_alter_table("broadcast", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_broadcast_status"))
         batch_op.drop_index(batch_op.f("ix_broadcast_send_at"))
+        batch_op.drop_index(batch_op.f("ix_broadcast_parent_id"))
         batch_op.drop_index(batch_op.f("ix_broadcast_author_telegram_id"))
 
     op.drop_table("broadcast")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from models.broadcasts import LABEL_MAX, MAX_BUTTONS, Progress, UnitLine
+from models.broadcasts import LABEL_MAX, MAX_BUTTONS, REPEAT_MAX_DAYS, Progress, UnitLine
 from tests.template_samples._shared import AT, BIG, CONFIG, longest_unit, typed, unit_names
 
 CAPTIONS = {"broadcasts/csv_caption"}
@@ -26,6 +26,8 @@ def _broadcast(locale: str, **overrides: Any) -> dict[str, Any]:
         "under_35": True,
         "status": "scheduled",
         "send_at": AT,
+        "repeat": "weekdays",
+        "repeat_until": AT.date(),
     }
     return {**fields, **overrides}
 
@@ -43,7 +45,9 @@ def _line() -> SimpleNamespace:
 
 def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
     full = _broadcast(locale)
-    plain = _broadcast(locale, buttons=[], ack=False, urgent=False, units=[], roles=[], under_35=False, send_at=None)
+    plain = _broadcast(
+        locale, buttons=[], ack=False, urgent=False, units=[], roles=[], under_35=False, send_at=None, repeat=""
+    )
     quiet = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
     report = [{"unit": longest_unit(locale), "line": _line()}] * len(CONFIG.units)
     empty_line = UnitLine("hk", 1, 0, 0, 0, 0, 0, 0)
@@ -63,7 +67,9 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
             {"b": plain, "reach": 1, "blocked": 0, "quiet_until": None},
         ],
         "broadcasts/ask_schedule": [{"example": AT}],
-        "broadcasts/scheduled_ok": [{"b": full}, {"b": plain | {"send_at": AT}}],
+        "broadcasts/ask_repeat": [{"at": AT}],
+        "broadcasts/ask_until": [{"example": AT, "days": REPEAT_MAX_DAYS}],
+        "broadcasts/scheduled_ok": [{"b": full}, {"b": plain | {"send_at": AT}}, {"b": full | {"repeat": "monthly"}}],
         "broadcasts/discarded": [{}],
         "broadcasts/progress": [
             {"p": _progress(), "status": "sending", "bar": "▓" * 10, "percent": 100, "eta": BIG, "quiet_until": None},
@@ -103,4 +109,6 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "errors/broadcast_time_past": [{}],
         "errors/broadcast_ack_not_recipient": [{}],
         "errors/broadcast_unexpected_media": [{}],
+        "errors/broadcast_repeat_needs_end": [{}],
+        "errors/broadcast_repeat_end": [{"days": REPEAT_MAX_DAYS}],
     }
