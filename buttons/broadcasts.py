@@ -162,3 +162,31 @@ class ChooseRepeat(Button, prefix="bc:repeat"):
 
     broadcast_id: int
     rule: str
+
+
+@dataclass(frozen=True)
+class NextCategory(Button, prefix="bc:category"):
+    """The draft's category: union news, club news, welfare."""
+
+    broadcast_id: int
+
+
+@dataclass(frozen=True)
+class ToggleMandatory(Button, prefix="bc:mandatory"):
+    """Mandatory: reaches members who muted the category (bureau only)."""
+
+    broadcast_id: int
+
+
+@dataclass(frozen=True)
+class MuteMenu(Button, prefix="bc:mutes"):
+    """In /me: which broadcast categories a member receives."""
+
+    pass
+
+
+@dataclass(frozen=True)
+class ToggleMute(Button, prefix="bc:mute"):
+    """In /me: mute or unmute one category."""
+
+    category: str

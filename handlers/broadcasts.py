@@ -26,6 +26,8 @@ from buttons.broadcasts import (
     Discard,
     GotIt,
     ListBroadcasts,
+    MuteMenu,
+    NextCategory,
     PauseBroadcast,
     Preview,
     ReportCsv,
@@ -35,11 +37,14 @@ from buttons.broadcasts import (
     ShowDraft,
     StartBroadcast,
     ToggleAck,
+    ToggleMandatory,
+    ToggleMute,
     ToggleRole,
     ToggleUnit,
     ToggleUrgent,
     ToggleYoung,
 )
+from buttons.me import MeHome
 from buttons.menu import CancelFlow
 from handlers import forms
 from handlers.base import Command, Ctx, Need, Section, handler, services_of
@@ -104,6 +109,8 @@ def _describe(ctx: Ctx, found: Broadcast) -> dict[str, Any]:
         "buttons": [b["label"] for b in found.buttons],
         "ack": found.ack,
         "urgent": found.urgent,
+        "category": found.category,
+        "mandatory": found.mandatory,
         "units": unit_names,
         "roles": list(chosen.roles),
         "under_35": chosen.under_35,
@@ -123,8 +130,11 @@ def _show_panel(ctx: Ctx, found: Broadcast, *, edit: bool) -> None:
         [ctx.button("broadcast_audience", ChooseAudience(bid)), ctx.button("broadcast_buttons", AskButtons(bid))],
         [ctx.button("broadcast_ack_on" if found.ack else "broadcast_ack_off", ToggleAck(bid))],
     ]
+    rows.append([ctx.button("broadcast_category", NextCategory(bid), name=ctx.label(f"category_{found.category}"))])
     if ctx.actor.is_bureau:
         rows[1].append(ctx.button("broadcast_urgent_on" if found.urgent else "broadcast_urgent_off", ToggleUrgent(bid)))
+        mandatory = "broadcast_mandatory_on" if found.mandatory else "broadcast_mandatory_off"
+        rows[-1].append(ctx.button(mandatory, ToggleMandatory(bid)))
     rows.append([ctx.button("broadcast_preview", Preview(bid))])
     rows.append([ctx.button("broadcast_discard", Discard(bid))])
     text = ctx.t("broadcasts/panel", b=_describe(ctx, found), reach=reach.members, blocked=reach.blocked)
@@ -267,6 +277,47 @@ def toggle_ack(ctx: Ctx) -> None:
 def toggle_urgent(ctx: Ctx) -> None:
     """Button: urgent (ignores quiet hours) on or off; bureau cadres only."""
     _show_panel(ctx, broadcasts.toggle_urgent(ctx.session, ctx.actor, _draft_id(ctx)), edit=True)
+
+
+@handler(write=True, needs=Need.CADRE)
+def next_category(ctx: Ctx) -> None:
+    """Button: the next category (union news, club news, welfare): members may mute categories in /me."""
+    _show_panel(ctx, broadcasts.next_category(ctx.session, ctx.actor, _draft_id(ctx)), edit=True)
+
+
+@handler(write=True, needs=Need.CADRE)
+def toggle_mandatory(ctx: Ctx) -> None:
+    """Button: mandatory (ignores members' mutes) on or off; bureau cadres only."""
+    _show_panel(ctx, broadcasts.toggle_mandatory(ctx.session, ctx.actor, _draft_id(ctx)), edit=True)
+
+
+def _show_mutes(ctx: Ctx) -> None:
+    muted = broadcasts.muted(ctx.session, ctx.member.id or 0)
+    rows = [
+        [
+            ctx.button(
+                "mute_off" if category in muted else "mute_on",
+                ToggleMute(category),
+                name=ctx.label(f"category_{category}"),
+            )
+        ]
+        for category in broadcasts.CATEGORIES
+    ]
+    rows.append([ctx.button("broadcast_back", MeHome())])
+    ctx.show("broadcasts/mutes", rows, muted=sorted(muted))
+
+
+@handler(needs=Need.VERIFIED)
+def show_mutes(ctx: Ctx) -> None:
+    """/me button: which kinds of broadcasts this member receives."""
+    _show_mutes(ctx)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+def toggle_mute(ctx: Ctx) -> None:
+    """Button: mute or unmute a category (mandatory notices still arrive)."""
+    broadcasts.toggle_mute(ctx.session, ctx.member.id or 0, ctx.pressed(ToggleMute).category)
+    _show_mutes(ctx)
 
 
 @handler(write=True, needs=Need.CADRE)
@@ -643,6 +694,10 @@ SECTION = Section(
         AskButtons: ask_buttons,
         ToggleAck: toggle_ack,
         ToggleUrgent: toggle_urgent,
+        NextCategory: next_category,
+        ToggleMandatory: toggle_mandatory,
+        MuteMenu: show_mutes,
+        ToggleMute: toggle_mute,
         Preview: preview,
         SendNow: send_now,
         AskSchedule: ask_schedule,

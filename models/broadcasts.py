@@ -44,6 +44,8 @@ KIND_PREFIX = "broadcast:"
 ROLES = ("cadre", "volunteer")
 # Broadcasts listed by /scheduled.
 LIST_SIZE = 10
+# What members may mute in /me (a mandatory broadcast ignores mutes; the first is the default category).
+CATEGORIES = ("union_news", "club_news", "welfare")
 # Recurring rules: every weekday (Mon-Fri), weekly on the first run's weekday, monthly on its day of the month.
 REPEATS = ("weekdays", "weekly", "monthly")
 # A recurring broadcast may run for at most this long.
@@ -82,6 +84,9 @@ class Broadcast(SQLModel, table=True):
     audience: str = Field(default="{}", sa_type=Text)
     ack: bool = False
     urgent: bool = False
+    category: str = Field(default=CATEGORIES[0], max_length=20)
+    # Reaches members who muted its category too (bureau cadres only).
+    mandatory: bool = False
     status: str = Field(default=BroadcastStatus.DRAFT, max_length=10, index=True)
     send_at: datetime | None = Field(default=None, index=True)
     # A recurring broadcast: REPEATS rule and the last local day it may run; each run is a child row (parent_id).
@@ -106,6 +111,15 @@ class BroadcastAck(SQLModel, table=True):
     broadcast_id: int = Field(foreign_key="broadcast.id", primary_key=True)
     member_id: int = Field(foreign_key="member.id", primary_key=True, index=True)
     at: datetime = Field(default_factory=utcnow)
+
+
+class BroadcastMute(SQLModel, table=True):
+    """A member does not want broadcasts of this category (unless they are mandatory)."""
+
+    __tablename__ = "broadcast_mute"
+
+    member_id: int = Field(foreign_key="member.id", primary_key=True)
+    category: str = Field(primary_key=True, max_length=20)
 
 
 @dataclass(frozen=True)
@@ -259,6 +273,41 @@ def toggle_urgent(session: Session, actor: Actor, broadcast_id: int) -> Broadcas
     return draft
 
 
+def toggle_mandatory(session: Session, actor: Actor, broadcast_id: int) -> Broadcast:
+    """Mandatory broadcasts reach members who muted their category: bureau cadres only."""
+    draft = _draft(session, actor, broadcast_id)
+    if not actor.is_bureau:
+        raise NotAllowed()
+    draft.mandatory = not draft.mandatory
+    return draft
+
+
+def next_category(session: Session, actor: Actor, broadcast_id: int) -> Broadcast:
+    """The draft's category: the next one of CATEGORIES."""
+    draft = _draft(session, actor, broadcast_id)
+    index = CATEGORIES.index(draft.category) if draft.category in CATEGORIES else -1
+    draft.category = CATEGORIES[(index + 1) % len(CATEGORIES)]
+    return draft
+
+
+def muted(session: Session, member_id: int) -> set[str]:
+    """The categories a member muted."""
+    query = select(BroadcastMute.category).where(col(BroadcastMute.member_id) == member_id)
+    return set(session.exec(query).all())
+
+
+def toggle_mute(session: Session, member_id: int, category: str) -> bool:
+    """Mute or unmute a category for a member; True when it is muted now."""
+    if category not in CATEGORIES:
+        raise BadInput("button_expired")
+    found = session.get(BroadcastMute, (member_id, category))
+    if found is not None:
+        session.delete(found)
+        return False
+    session.add(BroadcastMute(member_id=member_id, category=category))
+    return True
+
+
 def audience_of(draft: Broadcast) -> Audience:
     """The audience stored on a broadcast."""
     return Audience.from_json(draft.audience)
@@ -320,6 +369,11 @@ def _queue(
     assert found.id is not None
     rows = session.exec(audiences.members(scoped, today)).all()
     not_before = None if found.urgent else quiet.until(now)
+    silent: set[int] = set()
+    if not found.mandatory:
+        query = select(BroadcastMute.member_id).where(col(BroadcastMute.category) == found.category)
+        silent = set(session.exec(query).all())
+    rows = [row for row in rows if row.id not in silent]
     reachable = [row for row in rows if not row.blocked_bot]
     # One keyboard per language (the ack button's label), built once.
     markups = {lang: keyboard(found, *ack(found.id, lang)) for lang in {row.language for row in reachable}}
@@ -525,6 +579,8 @@ def _next_run_of(session: Session, parent: Broadcast, now: datetime, tz: ZoneInf
         audience=parent.audience,
         ack=parent.ack,
         urgent=parent.urgent,
+        category=parent.category,
+        mandatory=parent.mandatory,
         status=BroadcastStatus.SENDING,
         send_at=ran_at,
         parent_id=parent.id,
@@ -665,5 +721,7 @@ def report_csv(lines: list[UnitLine], unit_names: dict[str, str]) -> bytes:
 
 
 def forget_member(session: Session, member_id: int) -> int:
-    """An account was deleted: its acknowledgements go (outbox rows are handled by the outbox)."""
-    return int(session.exec(delete(BroadcastAck).where(col(BroadcastAck.member_id) == member_id)).rowcount)
+    """An account was deleted: its acknowledgements and mutes go (outbox rows are handled by the outbox)."""
+    acks = session.exec(delete(BroadcastAck).where(col(BroadcastAck.member_id) == member_id)).rowcount
+    mutes = session.exec(delete(BroadcastMute).where(col(BroadcastMute.member_id) == member_id)).rowcount
+    return int(acks) + int(mutes)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
 
-from buttons.broadcasts import CancelBroadcast, SendNow, ToggleUnit
+from buttons.broadcasts import CancelBroadcast, SendNow, ToggleMandatory, ToggleUnit
 from handlers.broadcasts import refresh_progress
 from models import outbox
 from models.broadcasts import Broadcast, BroadcastAck, BroadcastStatus
@@ -286,3 +286,29 @@ async def test_recurring_weekdays_until_an_end_date(bot) -> None:
         assert len(session.exec(select(Broadcast)).all()) == 3
     # Each run is its own broadcast: a member gets every run once (dedupe keys per run).
     assert {row.member_id for row in rows(bot, 2)} == {row.member_id for row in rows(bot, 3)}
+
+
+async def test_muted_category_is_skipped_unless_mandatory(bot) -> None:
+    await members(bot)
+    bureau, a, b = bot.user(BUREAU), bot.user(A), bot.user(B, "en")
+    await a.send("/me")
+    await a.click("通知订阅")
+    await a.click("接收：工会新闻")
+    assert a.last.labels[0] == "🔕 已屏蔽：工会新闻"
+    for text, message_id in (("普通新闻", 910), ("必读通知", 911)):
+        await bureau.send("/broadcast")
+        await bureau.send(text, message_id=message_id)
+        if text == "必读通知":
+            await bureau.click("必读：关")
+            assert "📌 必读" in bureau.last.text
+        await bureau.click("预览")
+        await bureau.click("立即发送")
+    assert [m.text for m in a.messages if m.copy_of] == ["必读通知"]
+    assert [m.text for m in b.messages if m.copy_of] == ["普通新闻", "必读通知"]
+    # A unit cadre cannot make a broadcast mandatory, even with a forged press.
+    cadre = bot.user(CADRE)
+    await cadre.send("/broadcast")
+    await cadre.send("单位通知", message_id=912)
+    assert "必读" not in " ".join(cadre.last.labels)
+    await cadre.press(ToggleMandatory(3).pack())
+    assert "权限" in (cadre.last_answer() or "") and broadcast(bot, 3).mandatory is False

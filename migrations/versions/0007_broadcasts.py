@@ -1,8 +1,8 @@
-"""broadcast (recurring runs as child rows) and broadcast_ack; outbox rows that copy a stored message
+"""broadcast (recurring runs as child rows), broadcast_ack, broadcast_mute; outbox rows that copy a stored message
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-02 02:51:00.287599
+Create Date: 2026-12-02 03:12:06.139714
 """
 
 from collections.abc import Sequence
@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("audience", sa.Text(), nullable=False),
         sa.Column("ack", sa.Boolean(), nullable=False),
         sa.Column("urgent", sa.Boolean(), nullable=False),
+        sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("mandatory", sa.Boolean(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("send_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("repeat", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
@@ -78,6 +80,16 @@ def upgrade() -> None:
     with op.batch_alter_table("broadcast_ack", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_broadcast_ack_member_id"), ["member_id"], unique=False)
 
+    op.create_table(
+        "broadcast_mute",
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["member.id"],
+        ),
+        sa.PrimaryKeyConstraint("member_id", "category"),
+    )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("copy_from_chat_id", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("copy_message_id", sa.BigInteger(), nullable=True))
@@ -89,6 +101,7 @@ def downgrade() -> None:
         batch_op.drop_column("copy_message_id")
         batch_op.drop_column("copy_from_chat_id")
 
+    op.drop_table("broadcast_mute")
     with op.batch_alter_table("broadcast_ack", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_broadcast_ack_member_id"))
 

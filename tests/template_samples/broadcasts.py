@@ -27,6 +27,8 @@ def _broadcast(locale: str, **overrides: Any) -> dict[str, Any]:
         "status": "scheduled",
         "send_at": AT,
         "repeat": "weekdays",
+        "category": "welfare",
+        "mandatory": True,
         "repeat_until": AT.date(),
     }
     return {**fields, **overrides}
@@ -71,6 +73,7 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "broadcasts/ask_until": [{"example": AT, "days": REPEAT_MAX_DAYS}],
         "broadcasts/scheduled_ok": [{"b": full}, {"b": plain | {"send_at": AT}}, {"b": full | {"repeat": "monthly"}}],
         "broadcasts/discarded": [{}],
+        "broadcasts/mutes": [{"muted": ["club_news", "union_news", "welfare"]}, {"muted": []}],
         "broadcasts/progress": [
             {"p": _progress(), "status": "sending", "bar": "▓" * 10, "percent": 100, "eta": BIG, "quiet_until": None},
             {"p": _progress(), "status": "sending", "bar": "░" * 10, "percent": 0, "eta": 0, "quiet_until": quiet},
