@@ -327,6 +327,10 @@ class OutboxSender:
     async def _deliver(self, row: OutboxMessage) -> None:
         """Send one row and settle it according to Telegram's answer."""
         assert row.id is not None
+        if self.paused:
+            # Started just before a flood pause began: it waits with the others instead of going into the pause.
+            await self._release(row, self._paused_until - self.clock.monotonic(), "paused")
+            return
         try:
             message_id = await self.send(row)
         except RetryAfter as exc:
