@@ -30,6 +30,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaul
 from telegram.request import BaseRequest
 
 import handlers.admin
+import handlers.broadcasts
 import handlers.care
 import handlers.clubs
 import handlers.errors
@@ -97,6 +98,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.insight.SECTION,
+    handlers.broadcasts.SECTION,
     handlers.forms.SECTION,
     handlers.ideas.SECTION,
 )

@@ -106,6 +106,15 @@ class CommunitySettings:
     certificate_font: str = ""
 
 
+@dataclass(frozen=True)
+class BroadcastSettings:
+    """Broadcasts (config.toml [broadcasts]): quiet hours in local time and how often progress is shown."""
+
+    quiet_start: time = time(22, 0)
+    quiet_end: time = time(8, 0)
+    progress_seconds: float = 3.0
+
+
 # Telegram's documented ceilings; the outbox must stay under them.
 OUTBOX_CEILINGS = {"global_per_second": 30, "group_per_minute": 20, "private_per_second": 1, "batch_size": 100}
 # A claimed row must outlive a whole batch plus the HTTP timeouts, or a slow send would be sent twice.
@@ -144,6 +153,18 @@ def _parse_outbox(table: dict[str, Any]) -> OutboxSettings:
     if values["in_flight_timeout_seconds"] < OUTBOX_MIN_IN_FLIGHT_SECONDS:
         raise ConfigError("outbox.in_flight_timeout_seconds", f"must be at least {OUTBOX_MIN_IN_FLIGHT_SECONDS}")
     return OutboxSettings(**values)
+
+
+def _parse_broadcasts(table: dict[str, Any]) -> BroadcastSettings:
+    """The [broadcasts] table: quiet hours as HH:MM, progress refresh between 1 and 60 seconds."""
+    progress = _get(table, "progress_seconds", (int, float), "broadcasts", 3.0)
+    if isinstance(progress, bool) or not 1 <= progress <= 60:
+        raise ConfigError("broadcasts.progress_seconds", "must be a number of seconds from 1 to 60")
+    return BroadcastSettings(
+        quiet_start=_parse_time(_get(table, "quiet_start", str, "broadcasts", "22:00"), "broadcasts.quiet_start"),
+        quiet_end=_parse_time(_get(table, "quiet_end", str, "broadcasts", "08:00"), "broadcasts.quiet_end"),
+        progress_seconds=float(progress),
+    )
 
 
 @dataclass(frozen=True)
@@ -319,6 +340,7 @@ class Config:
     care: CareSettings = field(default_factory=CareSettings)
     # The key that encrypts counselling notes (environment CARE_KEY); empty: notes are disabled.
     care_key: str = ""
+    broadcasts: BroadcastSettings = field(default_factory=BroadcastSettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unit(self, code: str) -> Unit | None:
@@ -516,6 +538,7 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
         community=_parse_community(_get(raw, "community", dict, "config", {})),
         care=_parse_care(_get(raw, "care", dict, "config", {})),
         care_key=_care_key(env),
+        broadcasts=_parse_broadcasts(_get(raw, "broadcasts", dict, "config", {})),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from buttons.broadcasts import MuteMenu
 from buttons.me import ConfirmDelete, DeleteAccount, ExportData, MeHome, SetLanguage, ToggleDigest, ToggleRanking
 from buttons.menu import Home
 from handlers.base import Command, Ctx, Need, Section, handler
@@ -19,6 +20,7 @@ def _me_keyboard(ctx: Ctx) -> list:
         [ctx.button(f"language_{other}", SetLanguage(other))],
         [ctx.button("ranking_show" if ctx.member.ranking_opt_out else "ranking_hide", ToggleRanking())],
         *_staff_rows(ctx),
+        [ctx.button("broadcast_mutes", MuteMenu())],
         [ctx.button("export_data", ExportData()), ctx.button("delete_account", DeleteAccount())],
         [ctx.button("home", Home())],
     ]

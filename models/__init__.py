@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 from models import (  # noqa: F401  (tables without dependencies first)
     activity,
     audit,
+    broadcasts,
     care,
     clubs,
     feedback,

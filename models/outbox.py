@@ -62,6 +62,9 @@ class OutboxMessage(SQLModel, table=True):
     claimed_at: datetime | None = None
     sent_at: datetime | None = None
     telegram_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    # A copy of a stored message (a broadcast): copyMessage from this chat and message instead of `text`.
+    copy_from_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    copy_message_id: int | None = Field(default=None, sa_type=BigInteger)
     last_error: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -80,6 +83,8 @@ class Notice:
     member_id: int | None = None
     keyboard: dict[str, Any] | None = None
     photo: str | None = None
+    copy_from_chat_id: int | None = None
+    copy_message_id: int | None = None
 
 
 def enqueue(
@@ -116,6 +121,8 @@ def enqueue_many(
             "text": notice.text,
             "reply_markup": notice.keyboard,
             "photo": notice.photo,
+            "copy_from_chat_id": notice.copy_from_chat_id,
+            "copy_message_id": notice.copy_message_id,
             "kind": kind,
             "dedupe_key": notice.dedupe_key,
             "member_id": notice.member_id,
@@ -275,7 +282,7 @@ def forget_recipient(session: Session, member_id: int, telegram_id: int | None) 
     blanked = session.exec(
         update(OutboxMessage)
         .where(theirs, col(OutboxMessage.status) == Status.SENT)
-        .values(text="", chat_id=0, reply_markup=null(), photo=None)
+        .values(text="", chat_id=0, reply_markup=null(), photo=None, copy_from_chat_id=None, copy_message_id=None)
         .execution_options(synchronize_session=False)
     ).rowcount
     return deleted + blanked

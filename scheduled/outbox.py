@@ -146,6 +146,12 @@ def bot_sender(bot: Bot) -> SendFn:
 
     async def send(row: OutboxMessage) -> int | None:
         markup = InlineKeyboardMarkup.de_json(row.reply_markup, bot) if row.reply_markup else None
+        if row.copy_message_id is not None and row.copy_from_chat_id is not None:
+            # A broadcast: the cadre's own message, copied as written (no parse mode: its entities travel with it).
+            copied = await bot.copy_message(
+                row.chat_id, row.copy_from_chat_id, row.copy_message_id, reply_markup=markup
+            )
+            return copied.message_id
         if row.photo:
             photo: str | InputFile = row.photo
             code = vouchers.code_of_qr_ref(row.photo)
@@ -321,6 +327,10 @@ class OutboxSender:
     async def _deliver(self, row: OutboxMessage) -> None:
         """Send one row and settle it according to Telegram's answer."""
         assert row.id is not None
+        if self.paused:
+            # Started just before a flood pause began: it waits with the others instead of going into the pause.
+            await self._release(row, self._paused_until - self.clock.monotonic(), "paused")
+            return
         try:
             message_id = await self.send(row)
         except RetryAfter as exc:
@@ -433,10 +443,33 @@ class OutboxSender:
             self._wake.clear()
 
 
+def own_bot(app_bot: Bot) -> SendFn:
+    """The send of the outbox's own Bot: the application's token, server and HTTP connection pool, but none of its
+    AIORateLimiter. That limiter ends a RetryAfter pause early and would add its own 30/s and 20/min throttles on
+    top of the Pacer; the sender paces itself and pauses everything for the full retry_after."""
+    own = Bot(
+        app_bot.token,
+        base_url=lambda _token: app_bot.base_url,
+        base_file_url=lambda _token: app_bot.base_file_url,
+        request=app_bot.request,
+        get_updates_request=app_bot.request,
+    )
+    send = bot_sender(own)
+    ready = asyncio.Lock()
+
+    async def send_own(row: OutboxMessage) -> int | None:
+        async with ready:
+            # getMe once (the voucher QR needs the bot's username); the request pool is the application's.
+            await own.initialize()
+        return await send(row)
+
+    return send_own
+
+
 def start(
     app: Application, db: Database, settings: OutboxSettings, may_send: Callable[[], bool] | None = None
 ) -> OutboxSender:
-    """Build the sender on the application's bot and start it (bot.py's start-up)."""
-    sender = OutboxSender(db, bot_sender(app.bot), settings, may_send=may_send)
+    """Build the sender on its own Bot (own_bot) and start it (bot.py's start-up)."""
+    sender = OutboxSender(db, own_bot(app.bot), settings, may_send=may_send)
     sender.start()
     return sender

@@ -6,7 +6,7 @@ JSON or multipart bodies; answers `{"ok": true, "result": ...}` or `{"ok": false
 real long polling, keeps each chat's messages as the user sees them (HTML parsed to plain text, edits
 applied in place), and can enforce Telegram's flood limits and blocked chats.
 
-Flood limits apply to the methods that send a new message (sendMessage, sendPhoto, sendDocument):
+Flood limits apply to the methods that send a new message (sendMessage, sendPhoto, sendDocument, copyMessage):
 a global rate (`global_per_second`), a per-chat rate for groups (`group_per_minute`, negative chat ids)
 and for private chats (`private_per_second`, with bursts of up to PRIVATE_BURST). Each is off unless set.
 
@@ -48,7 +48,7 @@ MAX_UPDATES_PER_POLL = 100
 # Failure messages show each parameter of a recorded call up to this many characters.
 DESCRIBE_VALUE_LENGTH = 80
 WEBHOOK_PORTS = frozenset({80, 88, 443, 8443})
-SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
+SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "copyMessage"})
 # Update kinds Telegram leaves out when allowed_updates was never given (or given as an empty list).
 OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 # The formatting tags Telegram accepts with parse_mode HTML.
@@ -290,6 +290,8 @@ class BotAPIServer:
         self._stopping = False
         self._chats: dict[int, dict[int, dict[str, Any]]] = {}
         self._user_message_ids: dict[int, set[int]] = {}
+        # What users wrote, (chat id, message id) -> message, for copyMessage.
+        self._user_messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._next_message_id: dict[int, int] = {}
         self._queries: dict[str, bool] = {}
         # Button presses: query id -> update id, and the first successful answer of each press by update id.
@@ -318,6 +320,7 @@ class BotAPIServer:
                 "answerCallbackQuery",
                 "sendDocument",
                 "sendPhoto",
+                "copyMessage",
                 "deleteMessage",
                 "close",
                 "logOut",
@@ -377,7 +380,16 @@ class BotAPIServer:
             if text.startswith("/"):
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_length(text.split()[0])}]
             self._user_message_ids.setdefault(chat, set()).add(message["message_id"])
+            self._user_messages[(chat, message["message_id"])] = message
             return self._queue("message", message)
+
+    def user_message(self, user_id: int, text: str) -> int:
+        """A message a user wrote earlier in their private chat (not delivered as an update); returns its id."""
+        with self._cond:
+            message_id = self._new_message_id(user_id)
+            self._user_message_ids.setdefault(user_id, set()).add(message_id)
+            self._user_messages[(user_id, message_id)] = {"message_id": message_id, "text": text}
+            return message_id
 
     def push_callback(self, user_id: int, message_id: int, data: str, chat_id: int | None = None) -> int:
         """Queue a button press on one of the bot's messages; returns its update_id."""
@@ -808,6 +820,17 @@ class BotAPIServer:
         stored = self._store(chat_id, caption=self._caption(params), photo=[size], reply_markup=self._markup(params))
         stored["content"] = content
         return self._message_json(stored)
+
+    def _m_copyMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        """copyMessage: a new message with the copied message's content; the answer is only its MessageId."""
+        chat_id = self._chat_id(params)
+        source = (params.get("from_chat_id"), params.get("message_id"))
+        original = self._user_messages.get(source) or self._chats.get(source[0], {}).get(source[1])  # type: ignore[arg-type]
+        if original is None:
+            raise bad_request("message to copy not found")
+        content = {key: original[key] for key in ("text", "caption", "photo", "document") if key in original}
+        stored = self._store(chat_id, copy_of=list(source), reply_markup=self._markup(params), **content)
+        return {"message_id": stored["message_id"]}
 
     def _m_editMessageText(self, params: dict[str, Any]) -> dict[str, Any] | bool:
         """editMessageText: change the stored text and keyboard in place."""

@@ -36,6 +36,8 @@ class Shown:
     document: tuple[str, bytes] | None = None
     photo: bytes | str | None = None
     edits: int = 0
+    # A copyMessage: the (chat, message) it copies.
+    copy_of: tuple[int, int] | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -107,6 +109,7 @@ class FakeBotAPI(BaseRequest):
         "approveChatJoinRequest",
         "declineChatJoinRequest",
         "setChatMenuButton",
+        "copyMessage",
     }
 
     def __init__(self) -> None:
@@ -125,6 +128,8 @@ class FakeBotAPI(BaseRequest):
         self.descriptions: dict[str, str] = {}
         self.short_descriptions: dict[str, str] = {}
         self._ids = itertools.count(1)
+        # What users sent (chat id, message id) -> the message, for copyMessage.
+        self.user_messages: dict[tuple[int, int], dict[str, Any]] = {}
 
     @property
     def read_timeout(self) -> float:
@@ -229,6 +234,20 @@ class FakeBotAPI(BaseRequest):
         shown = Shown(next(self._ids), chat_id, params["text"], markup.get("inline_keyboard", []))
         self.chats.setdefault(chat_id, []).append(shown)
         return self._message_json(shown)
+
+    def _copyMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, source = int(params["chat_id"]), (int(params["from_chat_id"]), int(params["message_id"]))
+        original = self.user_messages.get(source)
+        if original is None:
+            raise TelegramFailure(400, "Bad Request: message to copy not found")
+        markup = params.get("reply_markup") or {}
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        photo = original["photo"][-1]["file_id"] if original.get("photo") else None
+        text = original.get("text") or original.get("caption") or ""
+        shown = Shown(next(self._ids), chat_id, text, markup.get("inline_keyboard", []), photo=photo, copy_of=source)
+        self.chats.setdefault(chat_id, []).append(shown)
+        return {"message_id": shown.message_id}
 
     def _sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
@@ -504,6 +523,9 @@ class ChatClient:
 
     async def _process(self, payload: dict[str, Any]) -> list[Shown]:
         before = self._snapshot()
+        message = payload.get("message")
+        if message is not None:
+            self.api.user_messages[(message["chat"]["id"], message["message_id"])] = message
         await self.app.process_update(Update.de_json(payload, self.app.bot))
         await settle(self.app)
         return self._changed_since(before)
