@@ -57,7 +57,17 @@ def figures(
     tz, s = config.timezone, session
     if area == "reach":
         rows = insight.reach(s, units, today)
+        b = insight.broadcast_reach(s, units, period, today, tz)
+        broadcasts = {
+            "recipients": shown(b.recipients),
+            "delivered": _ratio(b.delivered, b.recipients),
+            "blocked": shown(b.blocked),
+            "acknowledged": _ratio(b.acknowledged, b.delivered),
+            "young_delivered": _ratio(b.young_delivered, b.young_recipients),
+            "young_acknowledged": _ratio(b.young_acknowledged, b.young_delivered),
+        }
         return {
+            "broadcasts": broadcasts,
             "rows": [
                 {
                     "unit": _unit_name(config, r.unit, locale) if r.unit else None,
@@ -67,7 +77,7 @@ def figures(
                     "young_share": _pct(r.young_share),
                 }
                 for r in rows
-            ]
+            ],
         }
     if area == "interaction":
         i = insight.interaction(s, units, period, tz)
@@ -77,7 +87,7 @@ def figures(
             "active_share": _ratio(i.weekly_active, i.members),
             "weeks": [(monday, shown(n)) for monday, n in i.weeks],
             "sections": sorted(((name, shown(n)) for name, n in i.section_days.items()), key=lambda x: x[0]),
-            "actions": [(name, n) for name, n in i.actions.items()],
+            "actions": [(name, shown(n)) for name, n in i.actions.items()],
             "feedback_messages": i.feedback_messages,
             "feedback_reply_hours": None if i.feedback_reply_hours is None else f"{i.feedback_reply_hours:.1f}",
         }
@@ -100,7 +110,7 @@ def figures(
         "claim_rate": _pct(e.welfare_claimed / e.welfare_places) if e.welfare_places else None,
         "approvals": e.approvals,
         "approval_hours": None if e.approval_hours is None else f"{e.approval_hours:.1f}",
-        "extra": [(name, done, total) for name, (done, total) in e.extra.items()],
+        "extra": [(name, shown(done), shown(total), _ratio(done, total)) for name, (done, total) in e.extra.items()],
     }
 
 

@@ -96,11 +96,13 @@ def _stats(session: Session, services: Services, user: WebUser, area: str, perio
     served = [u for u in config.units if actor.can_manage(u.code)]
     renderer = services.renderer
     shown = figures(session, config, locale, today, area, units, span)
+    # Section and counter names as the chat shows them (its templates' macros), not the code's names.
+    names = renderer.env.get_template(f"{locale}/insight/_names.j2").module
     if area == "interaction":
-        # Section and counter names as the chat shows them (its templates' macros), not the code's names.
-        names = renderer.env.get_template(f"{locale}/insight/_names.j2").module
         shown["sections"] = [(str(names.section_name(name)), n) for name, n in shown["sections"]]
         shown["actions"] = [(str(names.action_name(name)), n) for name, n in shown["actions"]]
+    if area == "efficiency":
+        shown["extra"] = [(str(names.ratio_name(name)), *rest) for name, *rest in shown["extra"]]
     return {
         "locale": locale,
         "area": area,

@@ -22,10 +22,17 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from models.activity import Activity
 from models.audience import YOUNG_AGE
 from models.audit import AuditEntry
+from models.broadcasts import KIND_PREFIX as BROADCAST_KIND
+from models.broadcasts import BroadcastAck
+from models.care.tables import CareBooking, CareRequest
+from models.clubs import ClubMember
 from models.feedback import FeedbackMessage, FeedbackThread
 from models.ideas import Idea, IdeaComment, IdeaUpvote
 from models.members import Member, RoleGrant, RosterEntry, Status
+from models.outbox import OutboxMessage
+from models.outbox import Status as OutboxStatus
 from models.quizzes import QuizAttempt
+from models.runs import Answer, Event, Kind, Rsvp
 from models.welfare import ClaimStatus, WelfareClaim, WelfareItem, WelfareItemUnit
 
 # Numbers about fewer members than this are shown as "<5" (but 0 is shown: it tells about nobody).
@@ -156,6 +163,60 @@ def reach(session: Session, units: Sequence[str], today: date) -> list[UnitReach
     return [*rows, total]
 
 
+@dataclass(frozen=True)
+class BroadcastReach:
+    """Broadcast copies addressed to members in scope in the period, and what became of them."""
+
+    recipients: int
+    delivered: int
+    blocked: int
+    acknowledged: int
+    young_recipients: int
+    young_delivered: int
+    young_acknowledged: int
+
+
+def broadcast_reach(session: Session, units: Sequence[str], period: Period, today: date, tz: tzinfo) -> BroadcastReach:
+    """Copies of broadcasts queued for members in scope in the period: delivered, blocked, acknowledged ("Got it"),
+    overall and for members under 35."""
+    since, until = period.utc(tz)
+    young = col(Member.birth_year) >= today.year - YOUNG_AGE + 1
+    copies = (
+        select(
+            func.count(),
+            func.count().filter(col(OutboxMessage.status) == OutboxStatus.SENT),
+            func.count().filter(col(OutboxMessage.status) == OutboxStatus.BLOCKED),
+            func.count().filter(young),
+            func.count().filter(young, col(OutboxMessage.status) == OutboxStatus.SENT),
+        )
+        .select_from(OutboxMessage)
+        .join(Member, col(Member.id) == col(OutboxMessage.member_id))
+        .where(
+            col(OutboxMessage.kind).startswith(BROADCAST_KIND),
+            col(OutboxMessage.created_at) >= since,
+            col(OutboxMessage.created_at) < until,
+            col(Member.unit_code).in_(units),
+        )
+    )
+    recipients, delivered, blocked, young_recipients, young_delivered = session.exec(copies).one()
+    acks = (
+        select(func.count(), func.count().filter(young))
+        .select_from(BroadcastAck)
+        .join(Member, col(Member.id) == col(BroadcastAck.member_id))
+        .where(col(BroadcastAck.at) >= since, col(BroadcastAck.at) < until, col(Member.unit_code).in_(units))
+    )
+    acknowledged, young_acknowledged = session.exec(acks).one()
+    return BroadcastReach(
+        int(recipients),
+        int(delivered),
+        int(blocked),
+        int(acknowledged),
+        int(young_recipients),
+        int(young_delivered),
+        int(young_acknowledged),
+    )
+
+
 # --- interaction ----------------------------------------------------------------------------------------------
 
 
@@ -221,6 +282,12 @@ ACTION_COUNTERS: dict[str, Counter] = {
     "idea_upvotes": member_events(col(IdeaUpvote.member_id), col(IdeaUpvote.created_at)),
     "idea_comments": member_events(col(IdeaComment.member_id), col(IdeaComment.created_at)),
     "quiz_attempts": member_events(col(QuizAttempt.member_id), col(QuizAttempt.started_at)),
+    "run_rsvps": member_events(col(Rsvp.member_id), col(Rsvp.updated_at)),
+    "club_joins": member_events(col(ClubMember.member_id), col(ClubMember.joined_at)),
+    "broadcast_acks": member_events(col(BroadcastAck.member_id), col(BroadcastAck.at)),
+    # Counts only, like every figure here, and shown as "<5" when small: never who, when or with whom.
+    "counselling_bookings": member_events(col(CareBooking.member_id), col(CareBooking.created_at)),
+    "help_requests": member_events(col(CareRequest.member_id), col(CareRequest.created_at)),
 }
 
 
@@ -386,7 +453,48 @@ class Efficiency:
 # Later sections add "name -> (done, out of)" counters here: survey responses / invited, run attendance / RSVPs,
 # broadcast deliveries / messages sent.
 RatioCounter = Callable[[Session, Sequence[str], datetime, datetime], tuple[int, int]]
-EFFICIENCY_COUNTERS: dict[str, RatioCounter] = {}
+
+
+def _run_attendance(session: Session, units: Sequence[str], since: datetime, until: datetime) -> tuple[int, int]:
+    """Of the members in scope who said Going to a run or club event that started in the period, how many came."""
+    query = (
+        select(func.count().filter(col(Rsvp.checked_in_at).is_not(None)), func.count())
+        .select_from(Rsvp)
+        .join(Event, col(Event.id) == col(Rsvp.event_id))
+        .join(Member, col(Member.id) == col(Rsvp.member_id))
+        .where(
+            col(Rsvp.answer) == Answer.GOING,
+            col(Event.kind).in_((Kind.RUN, Kind.CLUB)),
+            col(Event.starts_at) >= since,
+            col(Event.starts_at) < until,
+            col(Member.unit_code).in_(units),
+        )
+    )
+    came, going = session.exec(query).one()
+    return int(came), int(going)
+
+
+def _broadcast_delivery(session: Session, units: Sequence[str], since: datetime, until: datetime) -> tuple[int, int]:
+    """Broadcast copies delivered, of those queued for members in scope in the period."""
+    query = (
+        select(func.count().filter(col(OutboxMessage.status) == OutboxStatus.SENT), func.count())
+        .select_from(OutboxMessage)
+        .join(Member, col(Member.id) == col(OutboxMessage.member_id))
+        .where(
+            col(OutboxMessage.kind).startswith(BROADCAST_KIND),
+            col(OutboxMessage.created_at) >= since,
+            col(OutboxMessage.created_at) < until,
+            col(Member.unit_code).in_(units),
+        )
+    )
+    delivered, queued = session.exec(query).one()
+    return int(delivered), int(queued)
+
+
+EFFICIENCY_COUNTERS: dict[str, RatioCounter] = {
+    "run_attendance": _run_attendance,
+    "broadcast_delivery": _broadcast_delivery,
+}
 
 
 def efficiency(session: Session, units: Sequence[str], period: Period, tz: tzinfo) -> Efficiency:

@@ -152,7 +152,7 @@ def test_interaction_counts_weekly_actives_and_sections(db, history):
         (date(2026, 11, 16), 1),  # n1
         (date(2026, 11, 23), 4),
     ]
-    assert month.actions == {"welfare_claims": 3, "ideas": 0, "idea_upvotes": 0, "idea_comments": 0, "quiz_attempts": 0}
+    assert month.actions == dict.fromkeys(insight.ACTION_COUNTERS, 0) | {"welfare_claims": 3}
     # The feedback box: three messages from members; replies after 2 h, then 6 h after the first of two waiting.
     assert (month.feedback_messages, month.feedback_reply_hours) == (3, 4.0)
     assert (week.feedback_messages, week.feedback_reply_hours) == (0, None)
@@ -201,12 +201,7 @@ async def test_the_digest_compares_the_week_with_the_one_before(db, history):
         ("new_members", 0, 1),
         ("active_members", 4, 1),
         ("member_days", 5, 1),
-        ("welfare_claims", 0, 0),
-        ("ideas", 0, 0),
-        ("idea_upvotes", 0, 0),
-        ("idea_comments", 0, 0),
-        ("quiz_attempts", 0, 0),
-    ]
+    ] + [(name, 0, 0) for name in insight.ACTION_COUNTERS]
     assert week.members == 8
     assert week.biggest.name == "member_days"  # 1 -> 5; active members 1 -> 4 is smaller
 

@@ -9,7 +9,29 @@ from models.insight import COHORTS, PERIODS, RETENTION_MONTHS
 from tests.template_samples._shared import BIG, CONFIG, typed, unit_names
 
 START, UNTIL = date(2026, 9, 1), date(2026, 11, 28)
+NEWS = {
+    "recipients": str(BIG),
+    "delivered": "100%",
+    "blocked": str(BIG),
+    "acknowledged": "100%",
+    "young_delivered": "100%",
+    "young_acknowledged": "100%",
+}
+NO_NEWS = dict.fromkeys(NEWS) | {"recipients": "0", "blocked": "0"}
 DIGEST_FIGURES = ("new_members", "active_members", "member_days", "welfare_claims", "future_counter")
+ACTIONS = (
+    "welfare_claims",
+    "ideas",
+    "idea_upvotes",
+    "idea_comments",
+    "quiz_attempts",
+    "run_rsvps",
+    "club_joins",
+    "broadcast_acks",
+    "counselling_bookings",
+    "help_requests",
+    "x" * 40,
+)
 SECTIONS = ("menu", "members", "me", "points", "welfare", "admin", "forms", "insight", "unknown_section_name")
 
 
@@ -27,10 +49,14 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
     weeks = [(date(2026, 8, 31), str(BIG))] * 14  # a quarter touches up to 14 weeks
     return {
         "insight/reach": [
-            _head(locale, unit=None, units=len(CONFIG.units)) | {"rows": [*every_unit, total]},
-            _head(locale, period="week") | {"rows": [{**every_unit[0], "share": None, "young_share": None}, total]},
+            _head(locale, unit=None, units=len(CONFIG.units)) | {"rows": [*every_unit, total], "broadcasts": NEWS},
+            _head(locale, period="week")
+            | {"rows": [{**every_unit[0], "share": None, "young_share": None}, total], "broadcasts": NO_NEWS},
             _head(locale, period="month", units=2, unit=None)
-            | {"rows": [{"unit": None, "roster": "<5", "verified": "<5", "share": None, "young_share": None}]},
+            | {
+                "rows": [{"unit": None, "roster": "<5", "verified": "<5", "share": None, "young_share": None}],
+                "broadcasts": NO_NEWS,
+            },
         ],
         "insight/interaction": [
             _head(locale)
@@ -40,7 +66,7 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
                 "active_share": "100%",
                 "weeks": weeks,
                 "sections": [(s, str(BIG)) for s in SECTIONS],
-                "actions": [("welfare_claims", BIG), ("x" * 40, BIG)],
+                "actions": [(name, str(BIG)) for name in ACTIONS],
                 "feedback_messages": BIG,
                 "feedback_reply_hours": "99999.9",
             },
@@ -81,7 +107,8 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
                 "claim_rate": "100%",
                 "approvals": BIG,
                 "approval_hours": "99999.9",
-                "extra": [(typed(40), BIG, BIG)] * 6,
+                "extra": [("run_attendance", str(BIG), str(BIG), "100%"), ("broadcast_delivery", "<5", "<5", None)]
+                + [(typed(40), str(BIG), str(BIG), "100%")] * 4,
             },
             _head(locale, period="week")
             | {
