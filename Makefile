@@ -7,7 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint format migrate bench clean
+.PHONY: run test lint format migrate bench clean fonts
+
+# Survey charts draw Chinese labels with this font (charts.py looks for it): installed from Debian when missing.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +25,13 @@ $(DEV_STAMP): requirements-dev.lock requirements.lock | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.lock
 	touch $(STAMP) $(DEV_STAMP)
 
-run: $(STAMP)
+$(CJK_FONT):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends fonts-wqy-microhei
+
+fonts: $(CJK_FONT)
+
+run: $(STAMP) $(CJK_FONT)
 	$(BIN)/python bot.py run
 
 migrate: $(STAMP)
@@ -29,7 +39,7 @@ migrate: $(STAMP)
 
 # Without PostgreSQL on 127.0.0.1:5432 the SQLite tests still run and the summary says loudly what was skipped;
 # GONGSHE_REQUIRE_PG=1 (set by .ci/run) makes a missing PostgreSQL a failure.
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(CJK_FONT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	PTB_TIMEDELTA=1 $(BIN)/python -m pytest
@@ -42,7 +52,7 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)
+bench: $(STAMP) $(CJK_FONT)
 	$(BIN)/python bench/updates.py
 	$(BIN)/python bench/claim_storm.py
 

@@ -36,14 +36,16 @@ import handlers.me
 import handlers.members
 import handlers.menu
 import handlers.points
+import handlers.surveys
 import handlers.welfare
 import models.roster
+import models.surveys.importing
 import models.welfare.importing
 from config import PROJECT_DIR, Config, ConfigError, describe_database, load_config, sync_url
 from handlers.base import Section, install
 from handlers.inbox import DoneMarker, InboxPoller, InboxWebhook, replay_unprocessed
 from messages import Renderer, pick_locale
-from models import me, members, welfare
+from models import me, members, surveys, welfare
 from models.clock import Clock, utcnow
 from models.db import Database, ensure_sqlite_dir
 from models.errors import DomainError, NotFound
@@ -75,6 +77,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.menu.SECTION,
     handlers.points.SECTION,
     handlers.welfare.SECTION,
+    handlers.surveys.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.forms.SECTION,
@@ -645,6 +648,28 @@ backup.keep copies. PostgreSQL: prints the pg_dump command to run instead and ex
 README, "Backups and restoring"."""
 
 
+def cmd_import_survey(config: Config, path: Path) -> int:
+    """Publish a survey from a TOML file (as a bureau admin): every problem with its line, nothing stored unless
+    the whole file is good."""
+    text = _read_text(config, path, "cli_file_unreadable")
+    now = utcnow()
+    try:
+        draft = surveys.parse_survey_file(text, config.timezone, (u.code for u in config.units), now)
+    except surveys.SurveyFileError as exc:
+        for line, key, detail in exc.problems:
+            print(_cli_text(config, f"cli_survey_{key}", line=line, detail=detail), file=sys.stderr)
+        return 1
+    _migrate(config)
+    db = Database(config.database_url, config.busy_timeout_ms)
+    actor = members.Actor(CLI_ACTOR_TELEGRAM_ID, None, True, frozenset({None}), frozenset())
+    with db.writing() as session:
+        members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
+        survey = surveys.store_survey(session, actor, draft, (u.code for u in config.units), now)
+        survey_id = survey.id
+    print(_cli_text(config, "cli_survey_done", id=survey_id, title=draft.title, questions=len(draft.questions)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line; every subcommand takes --config, and the import commands describe their file format."""
     raw = argparse.RawDescriptionHelpFormatter
@@ -681,6 +706,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     welfare_file.add_argument("file", type=Path, help="the welfare file (.toml or .csv)")
     welfare_file.add_argument("--dry-run", action="store_true", help="show what would change and write nothing")
+    survey_file = command(
+        "import-survey",
+        "publish a survey from a TOML file (format below; also models/surveys/importing.py)",
+        epilog=models.surveys.importing.__doc__,
+    )
+    survey_file.add_argument("file", type=Path, help="the survey file (.toml)")
     draw = command("verify-draw", "re-run a lottery's draw from its published seed and check it")
     draw.add_argument("item_id", type=int, help="the welfare item's id (shown by import-welfare and in the bot)")
     return parser
@@ -706,6 +737,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_backup(config)
         if args.command == "import-welfare":
             return cmd_import_welfare(config, args.file, args.dry_run)
+        if args.command == "import-survey":
+            return cmd_import_survey(config, args.file)
         if args.command == "verify-draw":
             return cmd_verify_draw(config, args.item_id)
         return cmd_run(config)

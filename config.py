@@ -79,6 +79,27 @@ class OutboxSettings:
     in_flight_timeout_seconds: float = 60.0
 
 
+@dataclass(frozen=True)
+class SurveySettings:
+    """Surveys (config.toml [surveys])."""
+
+    # The reminder goes this many hours before a survey closes.
+    reminder_hours: int = 24
+    # Breakdowns (unit, age band) show a group only with at least this many respondents.
+    min_group: int = 5
+    # Anonymous answers are written in shuffled batches of at least this many (and at close).
+    anonymous_batch: int = 5
+
+
+def _parse_surveys(table: dict[str, Any]) -> SurveySettings:
+    """The [surveys] table: whole numbers; the threshold and the batch at least 2 (1 would name the person)."""
+    values = {key: _get(table, key, int, "surveys", default) for key, default in vars(SurveySettings()).items()}
+    for key, value in values.items():
+        if isinstance(value, bool) or value < (1 if key == "reminder_hours" else 2):
+            raise ConfigError(f"surveys.{key}", "is too small")
+    return SurveySettings(**values)
+
+
 # Telegram's documented ceilings; the outbox must stay under them.
 OUTBOX_CEILINGS = {"global_per_second": 30, "group_per_minute": 20, "private_per_second": 1, "batch_size": 100}
 # A claimed row must outlive a whole batch plus the HTTP timeouts, or a slow send would be sent twice.
@@ -130,6 +151,7 @@ class Config:
     tick_seconds: int
     misfire_grace_hours: int
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    surveys: SurveySettings = field(default_factory=SurveySettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unit(self, code: str) -> Unit | None:
@@ -320,6 +342,7 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
         tick_seconds=max(1, _get(scheduler, "tick_seconds", int, "scheduler", 30)),
         misfire_grace_hours=_get(scheduler, "misfire_grace_hours", int, "scheduler", 12),
         outbox=_parse_outbox(_get(raw, "outbox", dict, "config", {})),
+        surveys=_parse_surveys(_get(raw, "surveys", dict, "config", {})),
     )
 
 

@@ -13,6 +13,7 @@ from models import (  # noqa: F401  (tables without dependencies first)
     outbox,
     points,
     schedule,
+    surveys,
     welfare,
 )
 
