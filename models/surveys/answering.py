@@ -315,6 +315,8 @@ def _write_response(
         age_band=band,
     )
     session.add(response)
+    # No ORM relationship orders the two inserts: the response goes first (the answers' foreign key).
+    session.flush()
     for index, question in enumerate(survey.question_list):
         for row in _answer_rows(question, answers.get(str(index))):
             session.add(SurveyAnswer(response_id=response.id, question=index, **row))
