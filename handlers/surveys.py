@@ -126,6 +126,8 @@ def _question_keyboard(ctx: Ctx, step: Step, index: int) -> Rows:
 def _show_step(ctx: Ctx, step: Step) -> None:
     """The question I am on (with my answer so far), or the summary before Submit."""
     survey = step.survey
+    # The update that carried an answer is not kept in the inbox with my id (anonymity; models/inbox.py).
+    surveys.forget_update(ctx.session, ctx.update.update_id)
     ctx.set_flow(FLOW, "answer", {"survey_id": survey.id})
     questions = survey.question_list
     if step.question is None:
@@ -219,6 +221,7 @@ def submit_survey(ctx: Ctx) -> None:
     rule = ctx.config.rules[RULE]
     settings = ctx.config.surveys
     done = surveys.submit(ctx.session, ctx.member, survey_id, ctx.now, ctx.today, rule, settings.anonymous_batch)
+    surveys.forget_update(ctx.session, ctx.update.update_id)
     ctx.clear_flow(FLOW)
     survey = ctx.session.get(Survey, survey_id)
     ctx.show(

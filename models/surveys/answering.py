@@ -12,7 +12,7 @@ import random
 import secrets
 from datetime import date, datetime
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -20,6 +20,7 @@ from config import PointsRule
 from models import points
 from models.audience import conditions
 from models.errors import BadInput, DomainError, NotFound
+from models.inbox import InboxUpdate
 from models.members import Member
 from models.surveys.tables import (
     RATING_HIGH,
@@ -42,6 +43,8 @@ from models.surveys.tables import (
 # Ids of anonymous rows: random 62-bit numbers (fit PostgreSQL's bigint; a clash is retried by the caller).
 ID_BITS = 62
 LIST_SIZE = 20
+# What stays of an inbox row that carried an answer.
+FORGOTTEN = "{}"
 
 
 class AlreadyAnswered(DomainError):
@@ -353,6 +356,17 @@ def mix(session: Session, survey_id: int) -> int:
     for answers, unit_code, band in ballots:
         _write_response(session, survey, answers, unit_code, band, None, None)
     return len(ballots)
+
+
+def forget_update(session: Session, update_id: int) -> None:
+    """Blank the stored copy of an update that carried an answer (models/inbox.py keeps updates for a while, with
+    the sender's id): a processed update is never read again, so only its id needs to stay."""
+    session.execute(
+        update(InboxUpdate)
+        .where(col(InboxUpdate.update_id) == update_id)
+        .values(payload=FORGOTTEN)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def pause(session: Session, member: Member, survey_id: int, now: datetime) -> Survey:
