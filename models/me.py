@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from models import members, welfare
+from models import members, surveys, welfare
 from models.audit import AuditEntry
 from models.errors import NotFound
 from models.flows import FlowState
@@ -73,5 +73,6 @@ def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo
     Returns the ids of welfare items whose stock came back (their cached "sold out" must be forgotten).
     """
     restocked = welfare.release_member(session, member_id, now, tz)
+    surveys.erase_member(session, member_id)
     members.erase_member(session, member_id)
     return restocked

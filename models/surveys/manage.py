@@ -183,9 +183,11 @@ def due_reminders(session: Session, now: datetime, before: Any) -> list[Survey]:
 
 
 def erase_member(session: Session, member_id: int) -> None:
-    """Account deletion: drafts and participation go, named responses stay as anonymous statistics."""
-    session.execute(delete(SurveyProgress).where(col(SurveyProgress.member_id) == member_id))
-    session.execute(delete(SurveyParticipation).where(col(SurveyParticipation.member_id) == member_id))
+    """Account deletion: unfinished answers go; submitted ones stay as statistics (named responses lose the member,
+    participation stays so response rates hold, sealed anonymous ballots still go into their batch)."""
+    session.execute(
+        delete(SurveyProgress).where(col(SurveyProgress.member_id) == member_id, ~col(SurveyProgress.sealed))
+    )
     session.execute(
         update(SurveyResponse)
         .where(col(SurveyResponse.member_id) == member_id)
