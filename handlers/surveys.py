@@ -126,9 +126,9 @@ def _question_keyboard(ctx: Ctx, step: Step, index: int) -> Rows:
 def _show_step(ctx: Ctx, step: Step) -> None:
     """The question I am on (with my answer so far), or the summary before Submit."""
     survey = step.survey
-    # The update that carried an answer is not kept in the inbox with my id (anonymity; models/inbox.py).
-    surveys.forget_update(ctx.session, ctx.update.update_id)
-    ctx.set_flow(FLOW, "answer", {"survey_id": survey.id})
+    if survey.anonymous:
+        # The update that carried an answer is not kept in the inbox with my id (models/inbox.py).
+        surveys.forget_update(ctx.session, ctx.update.update_id)
     questions = survey.question_list
     if step.question is None:
         answers = [
@@ -166,7 +166,10 @@ def _show_step(ctx: Ctx, step: Step) -> None:
 @handler(write=True, needs=Need.VERIFIED)
 def start_survey(ctx: Ctx) -> None:
     """Button: begin, or resume at the question where I paused (kept in the database)."""
-    _show_step(ctx, surveys.start(ctx.session, ctx.member, ctx.pressed(StartSurvey).survey_id, ctx.now, ctx.today))
+    step = surveys.start(ctx.session, ctx.member, ctx.pressed(StartSurvey).survey_id, ctx.now, ctx.today)
+    # Typed text goes to this survey from now on (free-text answers).
+    ctx.set_flow(FLOW, "answer", {"survey_id": step.survey.id})
+    _show_step(ctx, step)
 
 
 @handler(write=True, needs=Need.VERIFIED)
@@ -221,7 +224,6 @@ def submit_survey(ctx: Ctx) -> None:
     rule = ctx.config.rules[RULE]
     settings = ctx.config.surveys
     done = surveys.submit(ctx.session, ctx.member, survey_id, ctx.now, ctx.today, rule, settings.anonymous_batch)
-    surveys.forget_update(ctx.session, ctx.update.update_id)
     ctx.clear_flow(FLOW)
     survey = ctx.session.get(Survey, survey_id)
     ctx.show(

@@ -155,9 +155,15 @@ def _step(survey: Survey, progress: SurveyProgress) -> Step:
 
 def _progress(session: Session, member: Member, survey_id: int, now: datetime, question: int | None) -> Step:
     """My open progress, checked against the question a button was made for (a stale or forged press is refused)."""
-    survey = _open_for(session, member, survey_id, now)
+    survey = _survey(session, survey_id)
+    phase = phase_of(survey, now)
+    if phase != Phase.OPEN:
+        raise SurveyClosed()
     progress = session.get(SurveyProgress, (survey_id, member.id))
     if progress is None or progress.sealed:
+        # Submitted (sealed, or stored and gone) or never started.
+        if progress is not None or _answered(session, survey_id, member.id):
+            raise AlreadyAnswered()
         raise NotFound("survey_not_started")
     if question is not None and progress.position != question:
         raise BadInput("survey_step_passed")
@@ -267,7 +273,9 @@ def submit(
 ) -> Submitted:
     """Send my answers: once (the participation row's key), points once (idempotency key), then the answers:
     named at once; anonymous sealed until `batch` of them can be mixed."""
-    step = _progress(session, member, survey_id, now, len(session.get(Survey, survey_id).questions))
+    step = _progress(session, member, survey_id, now, None)
+    if step.question is not None:
+        raise BadInput("survey_step_passed")
     survey, progress = step.survey, step.progress
     if missing_required(survey, progress.answers):
         raise BadInput("survey_answer_required")
