@@ -31,7 +31,6 @@ from models.surveys.tables import RATING_HIGH, RATING_LOW
 FLOW = "survey"
 # Questions per page of the results screen (worst case: 10 options and 3 texts each fit 4,096 characters).
 RESULTS_PAGE = 3
-TEXTS_SHOWN = 3
 RULE = "survey_answer"
 CHOICES_PER_ROW = 1
 
@@ -281,8 +280,8 @@ def show_results(ctx: Ctx) -> None:
             "answered": q.answered,
             "bars": [{"label": b.label, "count": b.count, "percent": b.percent} for b in q.bars],
             "mean": q.mean,
-            "texts": q.texts[:TEXTS_SHOWN],
-            "more_texts": max(0, len(q.texts) - TEXTS_SHOWN),
+            "texts": q.texts,
+            "more_texts": q.more_texts,
         }
         for q in shown
     ]

@@ -8,6 +8,7 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
@@ -15,7 +16,6 @@ from sqlmodel import Session, col
 from models import audience as audiences
 from models.members import Member
 from models.surveys.tables import (
-    AGE_UNKNOWN,
     RATING_HIGH,
     RATING_LOW,
     Kind,
@@ -27,7 +27,7 @@ from models.surveys.tables import (
 )
 
 # Free-text answers listed on the results screen (all of them are in the CSV).
-TEXTS_SHOWN = 10
+TEXTS_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,9 @@ class QuestionResult:
     answered: int
     bars: list[Bar] = field(default_factory=list)
     mean: float | None = None
+    # A few free-text answers (all of them are in the CSV), and how many more there are.
     texts: list[str] = field(default_factory=list)
+    more_texts: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,68 +93,76 @@ def _bar_index(question: Question, answer: SurveyAnswer) -> int:
     return answer.rating - RATING_LOW if question.kind == Kind.RATING else answer.item
 
 
-def _answers(session: Session, survey_id: int) -> list[tuple[SurveyAnswer, str | None, str]]:
-    query = (
-        select(SurveyAnswer, SurveyResponse.unit_code, SurveyResponse.age_band)
-        .join(SurveyResponse, col(SurveyResponse.id) == col(SurveyAnswer.response_id))
-        .where(col(SurveyResponse.survey_id) == survey_id)
-        .order_by(col(SurveyAnswer.response_id), col(SurveyAnswer.question), col(SurveyAnswer.item))
-    )
-    return [tuple(row) for row in session.execute(query).all()]  # type: ignore[misc]
+def _bar_column() -> Any:
+    """The bar an answer falls in: the option's index, or the rating (a text answer has neither)."""
+    return func.coalesce(col(SurveyAnswer.rating), col(SurveyAnswer.item))
 
 
 def survey_results(session: Session, survey: Survey, today: date, min_group: int) -> Results:
-    """Everything the results screen, the charts and the CSV show."""
+    """Everything the results screen, the charts and the CSV show, counted by the database (GROUP BY)."""
     questions = survey.question_list
-    groups_of: dict[tuple[str, str], set[int]] = defaultdict(set)
-    responses = list(
+    of_survey = col(SurveyResponse.survey_id) == survey.id
+    joined = (
+        select().select_from(SurveyAnswer).join(SurveyResponse, col(SurveyResponse.id) == col(SurveyAnswer.response_id))
+    )
+    bar = _bar_column()
+    counts = [[0] * len(_labels(q)) for q in questions]
+    for question, value, n in session.execute(
+        joined.add_columns(col(SurveyAnswer.question), bar, func.count())
+        .where(of_survey, col(SurveyAnswer.text).is_(None))
+        .group_by(col(SurveyAnswer.question), bar)
+    ).all():
+        counts[question][value - RATING_LOW if questions[question].kind == Kind.RATING else value] += n
+    answered = dict(
         session.execute(
-            select(SurveyResponse.id, SurveyResponse.unit_code, SurveyResponse.age_band).where(
-                col(SurveyResponse.survey_id) == survey.id
-            )
+            joined.add_columns(col(SurveyAnswer.question), func.count(func.distinct(col(SurveyAnswer.response_id))))
+            .where(of_survey)
+            .group_by(col(SurveyAnswer.question))
         ).all()
     )
-    for response_id, unit_code, band in responses:
-        groups_of[("unit", unit_code or "")].add(response_id)
-        groups_of[("age", band or AGE_UNKNOWN)].add(response_id)
-    counts = [[0] * len(_labels(q)) for q in questions]
-    answered: list[set[int]] = [set() for _ in questions]
-    ratings: list[list[int]] = [[] for _ in questions]
-    texts: list[list[str]] = [[] for _ in questions]
-    by_group: dict[tuple[str, str], list[list[int]]] = {
-        key: [[0] * len(_labels(q)) for q in questions] for key in groups_of
-    }
-    for answer, unit_code, band in _answers(session, survey.id):
-        question = questions[answer.question]
-        answered[answer.question].add(answer.response_id)
-        if question.kind == Kind.TEXT:
-            texts[answer.question].append(answer.text or "")
-            continue
-        index = _bar_index(question, answer)
-        counts[answer.question][index] += 1
-        by_group[("unit", unit_code or "")][answer.question][index] += 1
-        by_group[("age", band or AGE_UNKNOWN)][answer.question][index] += 1
-        if question.kind == Kind.RATING:
-            ratings[answer.question].append(answer.rating)
+    texts: dict[int, list[str]] = defaultdict(list)
+    text_questions = [i for i, q in enumerate(questions) if q.kind == Kind.TEXT]
+    for question in text_questions:
+        shown = session.execute(
+            joined.add_columns(col(SurveyAnswer.text))
+            .where(of_survey, col(SurveyAnswer.question) == question)
+            .order_by(col(SurveyAnswer.response_id))
+            .limit(TEXTS_SHOWN)
+        ).scalars()
+        texts[question] = [t or "" for t in shown]
     results = []
     for i, question in enumerate(questions):
-        n = len(answered[i])
+        n = int(answered.get(i, 0))
         bars = [Bar(label, c, _percent(c, n)) for label, c in zip(_labels(question), counts[i], strict=True)]
-        mean = round(sum(ratings[i]) / len(ratings[i]), 2) if ratings[i] else None
-        results.append(QuestionResult(i + 1, question, n, bars, mean, texts[i]))
+        mean = None
+        if question.kind == Kind.RATING and sum(counts[i]):
+            mean = round(sum((RATING_LOW + k) * c for k, c in enumerate(counts[i])) / sum(counts[i]), 2)
+        results.append(QuestionResult(i + 1, question, n, bars, mean, texts.get(i, []), max(0, n - TEXTS_SHOWN)))
     groups = []
-    for (kind, key), members in sorted(groups_of.items()):
-        shown = len(members) >= min_group
-        group_counts = {i: by_group[(kind, key)][i] for i, q in enumerate(questions) if q.kind != Kind.TEXT}
-        groups.append(Group(kind, key, len(members) if shown else None, group_counts if shown else None))
+    for kind, column in (("age", col(SurveyResponse.age_band)), ("unit", col(SurveyResponse.unit_code))):
+        sizes = dict(session.execute(select(column, func.count()).where(of_survey).group_by(column)).all())
+        by_group: dict[str, dict[int, list[int]]] = defaultdict(
+            lambda: {i: [0] * len(_labels(q)) for i, q in enumerate(questions) if q.kind != Kind.TEXT}
+        )
+        for key, question, value, n in session.execute(
+            joined.add_columns(column, col(SurveyAnswer.question), bar, func.count())
+            .where(of_survey, col(SurveyAnswer.text).is_(None))
+            .group_by(column, col(SurveyAnswer.question), bar)
+        ).all():
+            index = value - RATING_LOW if questions[question].kind == Kind.RATING else value
+            by_group[key or ""][question][index] += n
+        for key, size in sorted(sizes.items(), key=lambda kv: kv[0] or ""):
+            shown = size >= min_group
+            groups.append(Group(kind, key or "", size if shown else None, by_group[key or ""] if shown else None))
+    responses = int(session.execute(select(func.count()).where(of_survey)).scalar_one())
     respondents = int(
         session.execute(select(func.count()).where(col(SurveyParticipation.survey_id) == survey.id)).scalar_one()
     )
     return Results(
         survey,
-        len(responses),
+        responses,
         respondents,
-        respondents - len(responses),
+        respondents - responses,
         results,
         groups,
         unit_rates(session, survey, today, min_group),
@@ -182,14 +192,6 @@ def unit_rates(session: Session, survey: Survey, today: date, min_group: int) ->
     return rates
 
 
-def _cell(question: Question, rows: list[SurveyAnswer]) -> str:
-    if question.kind == Kind.TEXT:
-        return rows[0].text or "" if rows else ""
-    if question.kind == Kind.RATING:
-        return str(rows[0].rating) if rows else ""
-    return "; ".join(question.options[r.item] for r in rows)
-
-
 def export_csv(session: Session, survey: Survey, results: Results, headers: dict[str, str]) -> bytes:
     """All responses, one row each (named surveys: who, when and the unit; anonymous: a random id and the answers
     only, so no row can be narrowed down by its group), then the breakdown counts of the groups of at least
@@ -211,20 +213,42 @@ def export_csv(session: Session, survey: Survey, results: Results, headers: dict
         head += [headers["unit"], headers["age_band"]]
     head += [f"Q{i + 1} {q.text}" for i, q in enumerate(questions)]
     writer.writerow(head)
-    by_response: dict[int, list[SurveyAnswer]] = defaultdict(list)
-    for answer, _unit, _band in _answers(session, survey.id):
-        by_response[answer.response_id].append(answer)
-    responses = session.scalars(
-        select(SurveyResponse).where(col(SurveyResponse.survey_id) == survey.id).order_by(col(SurveyResponse.id))
-    )
-    for response in responses:
-        row = [f"{response.id:x}"]
+    cells: dict[int, dict[int, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    for response_id, question, item, rating, answer_text in session.execute(
+        select(
+            col(SurveyAnswer.response_id),
+            col(SurveyAnswer.question),
+            col(SurveyAnswer.item),
+            col(SurveyAnswer.rating),
+            col(SurveyAnswer.text),
+        )
+        .join(SurveyResponse, col(SurveyResponse.id) == col(SurveyAnswer.response_id))
+        .where(col(SurveyResponse.survey_id) == survey.id)
+        .order_by(col(SurveyAnswer.response_id), col(SurveyAnswer.question), col(SurveyAnswer.item))
+    ).all():
+        kind = questions[question].kind
+        value = (
+            answer_text if kind == Kind.TEXT else rating if kind == Kind.RATING else questions[question].options[item]
+        )
+        cells[response_id][question].append(value)
+    responses = session.execute(
+        select(
+            col(SurveyResponse.id),
+            col(SurveyResponse.member_id),
+            col(SurveyResponse.submitted_at),
+            col(SurveyResponse.unit_code),
+            col(SurveyResponse.age_band),
+        )
+        .where(col(SurveyResponse.survey_id) == survey.id)
+        .order_by(col(SurveyResponse.id))
+    ).all()
+    for response_id, member_id, submitted_at, unit_code, band in responses:
+        row = [f"{response_id:x}"]
         if not survey.anonymous:
-            name, employee_no = names.get(response.member_id or 0, ("", ""))
-            at = response.submitted_at.isoformat() if response.submitted_at else ""
-            row += [name, employee_no, at, response.unit_code or "", response.age_band]
-        mine = by_response.get(response.id, [])
-        row += [_cell(q, [a for a in mine if a.question == i]) for i, q in enumerate(questions)]
+            name, employee_no = names.get(member_id or 0, ("", ""))
+            row += [name, employee_no, submitted_at.isoformat() if submitted_at else "", unit_code or "", band]
+        mine = cells.get(response_id, {})
+        row += ["; ".join(str(v) for v in mine.get(i, [])) for i in range(len(questions))]
         writer.writerow(row)
     writer.writerow([])
     writer.writerow(
