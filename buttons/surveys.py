@@ -86,3 +86,30 @@ class SurveyCharts(Button, prefix="sv:charts"):
 @dataclass(frozen=True)
 class SurveyCsv(Button, prefix="sv:csv"):
     survey_id: int
+
+
+@dataclass(frozen=True)
+class NewSurvey(Button, prefix="sv:new"):
+    """Build a survey in chat (a step-by-step form; the draft is kept in the database)."""
+
+    pass
+
+
+@dataclass(frozen=True)
+class DraftCard(Button, prefix="sv:draft"):
+    survey_id: int
+
+
+@dataclass(frozen=True)
+class AddQuestion(Button, prefix="sv:add_q"):
+    survey_id: int
+
+
+@dataclass(frozen=True)
+class PreviewSurvey(Button, prefix="sv:preview"):
+    survey_id: int
+
+
+@dataclass(frozen=True)
+class PublishSurvey(Button, prefix="sv:publish"):
+    survey_id: int

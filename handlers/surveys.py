@@ -6,12 +6,17 @@ from datetime import datetime
 from typing import Any
 
 from buttons.surveys import (
+    AddQuestion,
     Choose,
     DoneChoosing,
+    DraftCard,
     MySurveys,
+    NewSurvey,
     OpenSurvey,
     PauseSurvey,
+    PreviewSurvey,
     PreviousQuestion,
+    PublishSurvey,
     SkipQuestion,
     StartSurvey,
     SubmitSurvey,
@@ -21,11 +26,23 @@ from buttons.surveys import (
     SurveyResults,
 )
 from charts import bar_chart
+from handlers import forms
 from handlers.base import Command, Ctx, Need, Outgoing, Rows, Section, handler
+from handlers.forms import Field, Form
 from models import surveys
-from models.errors import DomainError, NotAllowed
-from models.surveys import Kind, Phase, Step, Survey
-from models.surveys.tables import RATING_HIGH, RATING_LOW
+from models.audience import Audience
+from models.errors import BadInput, DomainError, NotAllowed
+from models.surveys import Kind, Phase, Question, Step, Survey, SurveyDraft, SurveyStatus
+from models.surveys.tables import (
+    INTRO_MAX,
+    OPTIONS_MAX,
+    POINTS_MAX,
+    QUESTION_MAX,
+    RATING_HIGH,
+    RATING_LOW,
+    TEXT_LIMIT_MAX,
+    TITLE_MAX,
+)
 
 # Typed answers to free-text questions come through this flow (one per member; it names the survey).
 FLOW = "survey"
@@ -225,6 +242,9 @@ def submit_survey(ctx: Ctx) -> None:
     done = surveys.submit(ctx.session, ctx.member, survey_id, ctx.now, ctx.today, rule, settings.anonymous_batch)
     ctx.clear_flow(FLOW)
     survey = ctx.session.get(Survey, survey_id)
+    if done.preview:
+        ctx.show("surveys/preview_done", [[ctx.button("survey_back_draft", DraftCard(survey_id))]], title=survey.title)
+        return
     ctx.show(
         "surveys/submitted",
         [[ctx.button("survey_list", MySurveys())]],
@@ -258,7 +278,15 @@ def admin_list(ctx: Ctx) -> None:
     """/admin → Surveys: the surveys I manage, with how many answered."""
     found = surveys.cadre_surveys(ctx.session, ctx.actor)
     entries = [_survey_view(ctx, s) | {"respondents": surveys.respondents(ctx.session, s.id)} for s in found]
-    keyboard = [[ctx.button("survey_item", SurveyResults(s.id), title=s.title)] for s in found]
+    keyboard = [
+        [
+            ctx.button(
+                "survey_item", DraftCard(s.id) if s.status == SurveyStatus.DRAFT else SurveyResults(s.id), title=s.title
+            )
+        ]
+        for s in found
+    ]
+    keyboard.append([ctx.button("survey_new", NewSurvey())])
     ctx.show("surveys/admin_list", keyboard, surveys=entries)
 
 
@@ -337,6 +365,157 @@ def send_csv(ctx: Ctx) -> None:
     )
 
 
+# --- building a survey in chat (cadres) --------------------------------------------------------------
+
+NEW_FORM = "survey_new"
+QUESTION_FORM = "survey_question"
+# The form engine's messages: errors/survey_form_text_empty, survey_form_number_range, survey_form_time_past, ...
+ERRORS = "survey_form"
+YES, NO = "yes", "no"
+OPTION_SEPARATORS = ("\n", "/", "／", "|", "；", ";")
+
+
+def _moment(ctx: Ctx, stored: str) -> datetime:
+    return datetime.fromisoformat(stored)
+
+
+def _yes_no(ctx: Ctx, _data: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(ctx.label("survey_yes"), YES), (ctx.label("survey_no"), NO)]
+
+
+def _kinds(ctx: Ctx, _data: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(ctx.label(f"survey_kind_{k.value}"), k.value) for k in Kind]
+
+
+def _options(_ctx: Ctx, text: str, _data: dict[str, Any]) -> list[str]:
+    """Options typed one per line (or separated by "/")."""
+    for separator in OPTION_SEPARATORS[1:]:
+        text = text.replace(separator, "\n")
+    options = [o.strip() for o in text.split("\n") if o.strip()]
+    question = Question("?", Kind.SINGLE, tuple(options))
+    if surveys.manage.check_question(question):
+        raise BadInput("survey_form_options", max=OPTIONS_MAX)
+    return options
+
+
+def _is_choice(data: dict[str, Any]) -> bool:
+    return data.get("kind") in (Kind.SINGLE, Kind.MULTI)
+
+
+def _create_draft(ctx: Ctx, data: dict[str, Any]) -> None:
+    """The survey's settings are in: keep it as a draft and ask its first question."""
+    draft = SurveyDraft(
+        title=data["title"],
+        intro=data.get("intro") or "",
+        opens_at=_moment(ctx, data["opens_at"]),
+        closes_at=_moment(ctx, data["closes_at"]),
+        questions=(),
+        audience=Audience(),
+        anonymous=data["anonymous"] == YES,
+        points=data["points"],
+    )
+    units = [u.code for u in ctx.config.units]
+    survey = surveys.create_draft(ctx.session, ctx.actor, draft, units, ctx.now)
+    forms.start_form(ctx, QUESTION_FORM, {"survey_id": survey.id})
+
+
+def _add_question(ctx: Ctx, data: dict[str, Any]) -> None:
+    """A question is complete: add it to the draft and show the draft."""
+    kind = Kind(data["kind"])
+    question = Question(
+        text=data["text"],
+        kind=kind,
+        options=tuple(data.get("options") or ()),
+        required=data["required"] == YES,
+        max_length=TEXT_LIMIT_MAX if kind == Kind.TEXT else surveys.tables.TEXT_LIMIT_DEFAULT,
+    )
+    survey = surveys.add_question(ctx.session, ctx.actor, int(data["survey_id"]), question)
+    _draft_card(ctx, survey, edit=False)
+
+
+forms.register_form(
+    Form(
+        NEW_FORM,
+        (
+            Field("title", parse=forms.text_answer(ERRORS, TITLE_MAX)),
+            Field("intro", parse=forms.text_answer(ERRORS, INTRO_MAX), optional=True),
+            Field("anonymous", choices=_yes_no),
+            Field("opens_at", parse=forms.time_answer(ERRORS, None, _moment)),
+            Field("closes_at", parse=forms.time_answer(ERRORS, "opens_at", _moment)),
+            Field("points", parse=forms.number_answer(ERRORS, 0, POINTS_MAX)),
+        ),
+        _create_draft,
+    )
+)
+forms.register_form(
+    Form(
+        QUESTION_FORM,
+        (
+            Field("text", parse=forms.text_answer(ERRORS, QUESTION_MAX)),
+            Field("kind", choices=_kinds),
+            Field("options", parse=_options, when=_is_choice),
+            Field("required", choices=_yes_no),
+        ),
+        _add_question,
+    )
+)
+
+
+def _draft_card(ctx: Ctx, survey: Survey, *, edit: bool) -> None:
+    rows = [
+        [ctx.button("survey_add_question", AddQuestion(survey.id))],
+        [
+            ctx.button("survey_preview", PreviewSurvey(survey.id)),
+            ctx.button("survey_publish", PublishSurvey(survey.id)),
+        ],
+        [ctx.button("survey_admin", SurveyAdmin())],
+    ]
+    questions = [
+        {"text": q.text, "kind": q.kind.value, "options": list(q.options), "required": q.required}
+        for q in survey.question_list
+    ]
+    text = ctx.t("surveys/draft", survey=_survey_view(ctx, survey), items=questions)
+    ctx.say(text, rows, edit=edit)
+
+
+@handler(write=True, needs=Need.CADRE)
+def new_survey(ctx: Ctx) -> None:
+    """Button: build a survey step by step (title, intro, anonymity, times, points, then its questions)."""
+    ctx.actor.require_cadre()
+    forms.start_form(ctx, NEW_FORM)
+
+
+@handler(needs=Need.CADRE)
+def show_draft(ctx: Ctx) -> None:
+    """Button: a draft with its questions, and Add question, Preview and Publish."""
+    _draft_card(ctx, surveys.draft_survey(ctx.session, ctx.actor, ctx.pressed(DraftCard).survey_id), edit=True)
+
+
+@handler(write=True, needs=Need.CADRE)
+def add_question(ctx: Ctx) -> None:
+    """Button: one more question for a draft."""
+    survey = surveys.draft_survey(ctx.session, ctx.actor, ctx.pressed(AddQuestion).survey_id)
+    forms.start_form(ctx, QUESTION_FORM, {"survey_id": survey.id})
+
+
+@handler(write=True, needs=Need.CADRE)
+def preview_survey(ctx: Ctx) -> None:
+    """Button: answer the draft as a member would; nothing is kept."""
+    survey = surveys.draft_survey(ctx.session, ctx.actor, ctx.pressed(PreviewSurvey).survey_id)
+    if ctx.actor.member is None or not survey.questions:
+        raise BadInput("survey_preview_needs")
+    step = surveys.start_preview(ctx.session, ctx.member, survey, ctx.now, ctx.today)
+    ctx.set_flow(FLOW, "answer", {"survey_id": survey.id})
+    _show_step(ctx, step)
+
+
+@handler(write=True, needs=Need.CADRE)
+def publish_survey(ctx: Ctx) -> None:
+    """Button: publish the draft; it opens at its time and its audience is told then."""
+    survey = surveys.publish(ctx.session, ctx.actor, ctx.pressed(PublishSurvey).survey_id, ctx.now)
+    ctx.show("surveys/published", [[ctx.button("survey_admin", SurveyAdmin())]], survey=_survey_view(ctx, survey))
+
+
 SECTION = Section(
     "surveys",
     commands=(Command("surveys", show_list, menu_order=40),),
@@ -354,7 +533,12 @@ SECTION = Section(
         SurveyResults: show_results,
         SurveyCharts: send_charts,
         SurveyCsv: send_csv,
+        NewSurvey: new_survey,
+        DraftCard: show_draft,
+        AddQuestion: add_question,
+        PreviewSurvey: preview_survey,
+        PublishSurvey: publish_survey,
     },
-    flows={FLOW: typed_answer},
+    flows={FLOW: typed_answer, NEW_FORM: forms.answer_text, QUESTION_FORM: forms.answer_text},
     admin_entries=(("survey_admin", SurveyAdmin()),),
 )

@@ -248,3 +248,64 @@ async def test_the_invitation_and_the_reminder_go_through_the_outbox_once(bot):
         reminded = list(s.exec(select(OutboxMessage).where(col(OutboxMessage.kind) == "survey_remind")))
     assert sorted(r.chat_id for r in reminded) == [9400, 9401, 9402]
     assert survey_id
+
+
+async def test_a_cadre_builds_previews_and_publishes_a_survey_in_chat(bot):
+    await make_member(bot.db, 9501, "i801", role=Role.CADRE)
+    cadre = bot.user(9501)
+    await cadre.send("/admin")
+    await cadre.click("在线调查")
+    await cadre.click("新建调查")
+    assert "调查标题" in cadre.last.text
+    await cadre.send("食堂满意度调查")
+    await cadre.click("跳过")
+    await cadre.click("是")
+    await cadre.send("2026-11-27 09:00")
+    assert "已经过去" in cadre.last.text
+    await cadre.send("2026-11-29 09:00")
+    await cadre.send("2026-12-05 18:00")
+    await cadre.send("5000")
+    assert "0 到 1000" in cadre.last.text
+    await cadre.send("5")
+    assert "请输入题目" in cadre.last.text
+    await cadre.send("您最常去哪个食堂？")
+    await cadre.click("单选")
+    await cadre.send("只有一个")
+    assert "2 到 10" in cadre.last.text
+    await cadre.send("一食堂\n二食堂\n三食堂")
+    await cadre.click("是")
+    assert "调查草稿：食堂满意度调查" in cadre.last.text and "3 个选项" in cadre.last.text
+    await cadre.click("添加题目")
+    await cadre.send("还有什么建议？")
+    await cadre.click("文字回答")
+    await cadre.click("否")
+    assert "2. 还有什么建议？（文字，选答）" in cadre.last.text
+    with bot.db.reading() as s:
+        (survey,) = s.exec(select(surveys.Survey)).all()
+    assert survey.status == "draft" and survey.target.units == ("i801",)
+    # Members do not see a draft, even with a forged button.
+    await make_member(bot.db, 9502, "i801")
+    member = bot.user(9502)
+    await member.send("/surveys")
+    assert "食堂满意度调查" not in member.last.text
+    await member.press(OpenSurvey(survey.id).pack())
+    assert "不面向您" in member.last_answer()
+    # The preview walks through it as a member would, and keeps nothing.
+    await cadre.click("预览")
+    assert "第 1/2 题" in cadre.last.text
+    await cadre.click("二食堂")
+    await cadre.send("多些面食")
+    assert "提交前请核对" in cadre.last.text
+    await cadre.click("📨 提交")
+    assert "预览结束" in cadre.last.text
+    with bot.db.reading() as s:
+        assert s.exec(select(func.count()).select_from(surveys.SurveyProgress)).one() == 0
+        assert s.exec(select(func.count()).select_from(surveys.SurveyParticipation)).one() == 0
+    await cadre.click("回到草稿")
+    await cadre.click("发布")
+    assert "已发布「食堂满意度调查」" in cadre.last.text
+    await cadre.press(f"sv:add_q:{survey.id}")
+    assert "已经发布" in cadre.last_answer()
+    bot.clock.advance(days=1, hours=2)
+    await member.send("/surveys")
+    assert "食堂满意度调查" in member.last.text

@@ -55,6 +55,19 @@ class SurveyClosed(DomainError):
     key = "survey_closed"
 
 
+def start_preview(session: Session, member: Member, survey: Survey, now: datetime, today: date) -> Step:
+    """A cadre walks through a draft as a member would (from the first question; nothing is kept at the end)."""
+    progress = session.get(SurveyProgress, (survey.id, member.id))
+    if progress is not None:
+        session.delete(progress)
+        session.flush()
+    progress = SurveyProgress(survey_id=survey.id, member_id=member.id, unit_code=member.unit_code, updated_at=now)
+    progress.age_band = age_band(member.birth_year, today)
+    session.add(progress)
+    session.flush()
+    return _step(survey, progress)
+
+
 def phase_of(survey: Survey, now: datetime) -> Phase:
     """Where the survey stands at `now`."""
     if survey.status == SurveyStatus.DRAFT:
@@ -72,9 +85,9 @@ def in_audience(session: Session, survey: Survey, member: Member, today: date) -
     return bool(session.execute(query).scalar_one())
 
 
-def _survey(session: Session, survey_id: int) -> Survey:
+def _survey(session: Session, survey_id: int, *, drafts: bool = False) -> Survey:
     survey = session.get(Survey, survey_id)
-    if survey is None or survey.status == SurveyStatus.DRAFT:
+    if survey is None or (survey.status == SurveyStatus.DRAFT and not drafts):
         raise NotFound("survey_unknown")
     return survey
 
@@ -155,9 +168,10 @@ def _step(survey: Survey, progress: SurveyProgress) -> Step:
 
 def _progress(session: Session, member: Member, survey_id: int, now: datetime, question: int | None) -> Step:
     """My open progress, checked against the question a button was made for (a stale or forged press is refused)."""
-    survey = _survey(session, survey_id)
+    # A draft is answered only in a cadre's preview (start_preview made the progress row).
+    survey = _survey(session, survey_id, drafts=True)
     phase = phase_of(survey, now)
-    if phase != Phase.OPEN:
+    if phase not in (Phase.OPEN, Phase.DRAFT):
         raise SurveyClosed()
     progress = session.get(SurveyProgress, (survey_id, member.id))
     if progress is None or progress.sealed:
@@ -279,6 +293,10 @@ def submit(
     survey, progress = step.survey, step.progress
     if missing_required(survey, progress.answers):
         raise BadInput("survey_answer_required")
+    if survey.status == SurveyStatus.DRAFT:
+        # The end of a preview: nothing is stored, nothing is paid.
+        session.delete(progress)
+        return Submitted(0, 0, preview=True)
     try:
         with session.begin_nested():
             session.add(SurveyParticipation(survey_id=survey_id, member_id=member.id))

@@ -84,11 +84,13 @@ def check_draft(draft: SurveyDraft, now: datetime, units: Iterable[str]) -> list
     return found
 
 
-def store_survey(session: Session, actor: Actor, draft: SurveyDraft, all_units: Iterable[str], now: datetime) -> Survey:
+def store_survey(
+    session: Session, actor: Actor, draft: SurveyDraft, all_units: Iterable[str], now: datetime, *, check: bool = True
+) -> Survey:
     """Publish a survey (it opens at its time), its audience narrowed to what this cadre may reach."""
     all_units = tuple(all_units)
     problems = check_draft(draft, now, all_units) + [p for q in draft.questions for p in check_question(q)]
-    if problems:
+    if check and problems:
         key, field = problems[0]
         raise BadInput("survey_invalid", problem=key, field=field)
     target = audiences.in_scope(actor, draft.audience, all_units)
@@ -193,3 +195,55 @@ def erase_member(session: Session, member_id: int) -> None:
         .where(col(SurveyResponse.member_id) == member_id)
         .values(member_id=None, submitted_at=None)
     )
+
+
+def create_draft(session: Session, actor: Actor, draft: SurveyDraft, all_units: Iterable[str], now: datetime) -> Survey:
+    """A survey being built in chat: kept in the database as a draft (questions added one by one)."""
+    all_units = tuple(all_units)
+    problems = [p for p in check_draft(draft, now, all_units) if p[0] != "questions_count"]
+    if problems:
+        key, field = problems[0]
+        raise BadInput("survey_invalid", problem=key, field=field)
+    survey = store_survey(session, actor, draft, all_units, now, check=False)
+    survey.status = SurveyStatus.DRAFT
+    session.flush()
+    return survey
+
+
+def _draft(session: Session, actor: Actor, survey_id: int) -> Survey:
+    survey = managed_survey(session, actor, survey_id)
+    if survey.status != SurveyStatus.DRAFT:
+        raise BadInput("survey_not_draft")
+    return survey
+
+
+def add_question(session: Session, actor: Actor, survey_id: int, question: Question) -> Survey:
+    """Add a question to a draft (editing ends when it is published)."""
+    survey = _draft(session, actor, survey_id)
+    problems = check_question(question)
+    if problems:
+        key, field = problems[0]
+        raise BadInput("survey_invalid", problem=key, field=field)
+    if len(survey.questions) >= QUESTIONS_MAX:
+        raise BadInput("survey_invalid", problem="questions_count", field="question")
+    survey.questions = [*survey.questions, question.to_dict()]
+    session.flush()
+    return survey
+
+
+def publish(session: Session, actor: Actor, survey_id: int, now: datetime) -> Survey:
+    """Publish a draft: it opens at its time (its audience is told then)."""
+    survey = _draft(session, actor, survey_id)
+    draft = SurveyDraft(survey.title, survey.opens_at, survey.closes_at, tuple(survey.question_list))
+    problems = check_draft(draft, now, ())
+    if problems:
+        key, field = problems[0]
+        raise BadInput("survey_invalid", problem=key, field=field)
+    survey.status = SurveyStatus.PUBLISHED
+    session.flush()
+    return survey
+
+
+def draft_survey(session: Session, actor: Actor, survey_id: int) -> Survey:
+    """A draft this cadre may edit, preview and publish."""
+    return _draft(session, actor, survey_id)

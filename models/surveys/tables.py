@@ -229,6 +229,7 @@ class Step:
 class Submitted:
     points: int
     mixed: int
+    preview: bool = False
 
 
 def age_band(birth_year: int | None, today: date) -> str:

@@ -69,6 +69,15 @@ def _result(kind: str) -> dict[str, Any]:
     }
 
 
+NEW_FIELDS = ("title", "intro", "anonymous", "opens_at", "closes_at", "points")
+QUESTION_FIELDS = ("text", "kind", "options", "required")
+
+
+def _draft_item(kind: str) -> dict[str, Any]:
+    options = [typed(OPTION_MAX)] * OPTIONS_MAX if kind in ("single", "multi") else []
+    return {"text": typed(QUESTION_MAX), "kind": kind, "options": options, "required": True}
+
+
 def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
     unit = longest_unit(locale)
     rates = [{"unit": unit, "audience": BIG, "responded": BIG, "percent": 100.0}] * (len(CONFIG.units) - 1)
@@ -161,4 +170,21 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "errors/survey_text_empty": [{}],
         "errors/survey_text_too_long": [{"max": TEXT_LIMIT_MAX, "length": BIG}],
         "errors/survey_invalid": [{"problem": "options_count", "field": "max_choices"}],
+        "errors/survey_form_text_empty": [{}],
+        "errors/survey_form_text_too_long": [{"max": TEXT_LIMIT_MAX}, {"max": 1}],
+        "errors/survey_form_number_range": [{"low": 0, "high": POINTS_MAX}],
+        "errors/survey_form_time_past": [{}],
+        "errors/survey_form_time_after_opens_at": [{}],
+        "errors/survey_form_options": [{"max": OPTIONS_MAX}],
+        "errors/survey_not_draft": [{}],
+        "errors/survey_preview_needs": [{}],
+        "surveys/draft": [
+            {"survey": survey(), "items": [_draft_item(kind) for kind in ("single", "multi")] * (QUESTIONS_MAX // 2)},
+            {"survey": survey(anonymous=False, points=1), "items": [_draft_item("text") | {"required": False}]},
+            {"survey": survey(points=0), "items": []},
+        ],
+        "surveys/published": [{"survey": survey()}],
+        "surveys/preview_done": [{"title": typed(TITLE_MAX)}],
+        **{f"survey_new/ask_{name}": [{"data": {}}] for name in NEW_FIELDS},
+        **{f"survey_question/ask_{name}": [{"data": {}}] for name in QUESTION_FIELDS},
     }
