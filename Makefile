@@ -17,11 +17,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): requirements.lock | $(BIN)/python
+$(STAMP): requirements.lock | $(BIN)/python $(CJK_FONT)
 	$(BIN)/pip install --quiet -r requirements.lock
 	touch $(STAMP)
 
-$(DEV_STAMP): requirements-dev.lock requirements.lock | $(BIN)/python
+$(DEV_STAMP): requirements-dev.lock requirements.lock | $(BIN)/python $(CJK_FONT)
 	$(BIN)/pip install --quiet -r requirements-dev.lock
 	touch $(STAMP) $(DEV_STAMP)
 
@@ -31,7 +31,7 @@ $(CJK_FONT):
 
 fonts: $(CJK_FONT)
 
-run: $(STAMP) $(CJK_FONT)
+run: $(STAMP)
 	$(BIN)/python bot.py run
 
 migrate: $(STAMP)
@@ -39,7 +39,7 @@ migrate: $(STAMP)
 
 # Without PostgreSQL on 127.0.0.1:5432 the SQLite tests still run and the summary says loudly what was skipped;
 # GONGSHE_REQUIRE_PG=1 (set by .ci/run) makes a missing PostgreSQL a failure.
-test: $(DEV_STAMP) $(CJK_FONT)
+test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	PTB_TIMEDELTA=1 $(BIN)/python -m pytest
@@ -52,7 +52,7 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) $(CJK_FONT)
+bench: $(STAMP)
 	$(BIN)/python bench/updates.py
 	$(BIN)/python bench/claim_storm.py
 

@@ -1,15 +1,14 @@
 """Bar charts as PNG bytes (matplotlib, Agg), with a font that has the Chinese glyphs.
 
 Used by surveys' results (and by any section that shows numbers as a picture). The font is WenQuanYi Micro Hei,
-installed by the project's own setup (`make fonts`, run by `make run` and `make test`; the Dockerfile installs it
-too); GONGSHE_CJK_FONT may name another font file. Drawing takes tens of milliseconds of CPU: callers run it off
+installed by the project's own setup (`make fonts`, which `make run` and `make test` run first; the Dockerfile
+installs it too). Drawing takes tens of milliseconds of CPU: callers run it off
 the event loop.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import textwrap
 import threading
 from collections.abc import Sequence
@@ -42,15 +41,14 @@ _LOCK = threading.Lock()
 
 
 class FontMissing(RuntimeError):
-    """No CJK font: run `make fonts` (or set GONGSHE_CJK_FONT)."""
+    """No CJK font: run `make fonts`."""
 
 
 @cache
 def font_path() -> Path:
     """The CJK font file charts use."""
-    candidates = [os.environ.get("GONGSHE_CJK_FONT", ""), *FONT_FILES]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
+    for candidate in FONT_FILES:
+        if Path(candidate).is_file():
             return Path(candidate)
     raise FontMissing("no CJK font found: run `make fonts` (installs fonts-wqy-microhei)")
 
