@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from bot import cmd_import_survey
 from config import PointsRule
-from models import inbox, points, surveys
+from models import inbox, me, points, surveys
 from models.audience import Audience
 from models.members import Actor, Member, Status
 from models.surveys import Kind, Question, SurveyDraft, SurveyFileError, parse_survey_file
@@ -262,3 +262,33 @@ async def test_an_update_that_carried_an_answer_is_not_kept_in_the_inbox(db):
     with db.reading() as s:
         rows = {row.update_id: row.payload for row in s.exec(select(inbox.InboxUpdate))}
     assert rows == {5: "{}", 6: payload}
+
+
+async def test_deleting_an_account_keeps_submitted_answers_as_statistics_only(db):
+    named = _survey(db, anonymous=False)
+    people = _members(db, 2)
+    _answer(db, people[0], named, 1, 4, "好")
+    with db.writing() as s:
+        surveys.start(s, people[1], named, NOW, TODAY)
+        surveys.choose(s, people[1], named, 0, 2, NOW)
+    with db.writing() as s:
+        for member in people:
+            me.delete_account(s, member.id, NOW, TZ)
+    with db.reading() as s:
+        (response,) = s.exec(select(surveys.SurveyResponse)).all()
+        assert response.member_id is None and response.submitted_at is None
+        assert s.exec(select(surveys.SurveyProgress)).all() == []
+        results = surveys.survey_results(s, s.get(surveys.Survey, named), TODAY, MIN_GROUP)
+    assert results.responses == 1 and [b.count for b in results.questions[0].bars] == [0, 1, 0]
+
+
+async def test_a_named_surveys_reminder_skips_those_who_answered(db):
+    named = _survey(db, anonymous=False)
+    people = _members(db, 3)
+    _answer(db, people[0], named, 0, 3, "好")
+    with db.reading() as s:
+        survey = s.get(surveys.Survey, named)
+        missing = surveys.recipients(s, survey, TODAY, only_missing=True)
+        everyone = surveys.recipients(s, survey, TODAY, only_missing=False)
+    assert {row[0] for row in missing} == {people[1].id, people[2].id}
+    assert {row[0] for row in everyone} == {m.id for m in people}
