@@ -343,7 +343,7 @@ def show_results(ctx: Ctx) -> None:
 def send_charts(ctx: Ctx) -> None:
     """Button: one bar chart image per choice or rating question."""
     survey = _readable_survey(ctx, ctx.pressed(SurveyCharts).survey_id)
-    results = surveys.survey_results(ctx.session, survey, ctx.today, ctx.config.surveys.min_group)
+    results = surveys.survey_results(ctx.session, survey, ctx.today, ctx.config.surveys.min_group, breakdowns=False)
     for q in results.questions:
         if q.question.kind == Kind.TEXT:
             continue

@@ -98,8 +98,11 @@ def _bar_column() -> Any:
     return func.coalesce(col(SurveyAnswer.rating), col(SurveyAnswer.item))
 
 
-def survey_results(session: Session, survey: Survey, today: date, min_group: int) -> Results:
-    """Everything the results screen, the charts and the CSV show, counted by the database (GROUP BY)."""
+def survey_results(
+    session: Session, survey: Survey, today: date, min_group: int, *, breakdowns: bool = True
+) -> Results:
+    """Everything the results screen, the charts and the CSV show, counted by the database (GROUP BY);
+    breakdowns=False leaves out the groups and rates (the charts need only the counts)."""
     questions = survey.question_list
     of_survey = col(SurveyResponse.survey_id) == survey.id
     joined = (
@@ -107,12 +110,21 @@ def survey_results(session: Session, survey: Survey, today: date, min_group: int
     )
     bar = _bar_column()
     counts = [[0] * len(_labels(q)) for q in questions]
-    for question, value, n in session.execute(
-        joined.add_columns(col(SurveyAnswer.question), bar, func.count())
-        .where(of_survey, col(SurveyAnswer.text).is_(None))
-        .group_by(col(SurveyAnswer.question), bar)
-    ).all():
-        counts[question][value - RATING_LOW if questions[question].kind == Kind.RATING else value] += n
+    # Per unit and per age band (one scan each); the overall counts are the sum over the units.
+    group_counts: dict[tuple[str, str], dict[int, list[int]]] = defaultdict(
+        lambda: {i: [0] * len(_labels(q)) for i, q in enumerate(questions) if q.kind != Kind.TEXT}
+    )
+    columns = (("unit", col(SurveyResponse.unit_code)), ("age", col(SurveyResponse.age_band)))
+    for kind, column in columns if breakdowns else columns[:1]:
+        for key, question, value, n in session.execute(
+            joined.add_columns(column, col(SurveyAnswer.question), bar, func.count())
+            .where(of_survey, col(SurveyAnswer.text).is_(None))
+            .group_by(column, col(SurveyAnswer.question), bar)
+        ).all():
+            index = value - RATING_LOW if questions[question].kind == Kind.RATING else value
+            group_counts[(kind, key or "")][question][index] += n
+            if kind == "unit":
+                counts[question][index] += n
     answered = dict(
         session.execute(
             joined.add_columns(col(SurveyAnswer.question), func.count(func.distinct(col(SurveyAnswer.response_id))))
@@ -139,21 +151,13 @@ def survey_results(session: Session, survey: Survey, today: date, min_group: int
             mean = round(sum((RATING_LOW + k) * c for k, c in enumerate(counts[i])) / sum(counts[i]), 2)
         results.append(QuestionResult(i + 1, question, n, bars, mean, texts.get(i, []), max(0, n - TEXTS_SHOWN)))
     groups = []
-    for kind, column in (("age", col(SurveyResponse.age_band)), ("unit", col(SurveyResponse.unit_code))):
+    for kind, column in columns if breakdowns else ():
         sizes = dict(session.execute(select(column, func.count()).where(of_survey).group_by(column)).all())
-        by_group: dict[str, dict[int, list[int]]] = defaultdict(
-            lambda: {i: [0] * len(_labels(q)) for i, q in enumerate(questions) if q.kind != Kind.TEXT}
-        )
-        for key, question, value, n in session.execute(
-            joined.add_columns(column, col(SurveyAnswer.question), bar, func.count())
-            .where(of_survey, col(SurveyAnswer.text).is_(None))
-            .group_by(column, col(SurveyAnswer.question), bar)
-        ).all():
-            index = value - RATING_LOW if questions[question].kind == Kind.RATING else value
-            by_group[key or ""][question][index] += n
         for key, size in sorted(sizes.items(), key=lambda kv: kv[0] or ""):
             shown = size >= min_group
-            groups.append(Group(kind, key or "", size if shown else None, by_group[key or ""] if shown else None))
+            groups.append(
+                Group(kind, key or "", size if shown else None, group_counts[(kind, key or "")] if shown else None)
+            )
     responses = int(session.execute(select(func.count()).where(of_survey)).scalar_one())
     respondents = int(
         session.execute(select(func.count()).where(col(SurveyParticipation.survey_id) == survey.id)).scalar_one()
@@ -165,7 +169,7 @@ def survey_results(session: Session, survey: Survey, today: date, min_group: int
         respondents - responses,
         results,
         groups,
-        unit_rates(session, survey, today, min_group),
+        unit_rates(session, survey, today, min_group) if breakdowns else [],
     )
 
 
