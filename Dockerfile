@@ -10,6 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system gongshe && useradd --system --gid gongshe --home-dir /app --shell /usr/sbin/nologin gongshe
 
 WORKDIR /app
+# Survey charts draw Chinese labels with WenQuanYi Micro Hei (charts.py).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei && rm -rf /var/lib/apt/lists/*
 # Production pins only (test and lint tools are in requirements-dev.lock).
 COPY requirements.lock ./
 RUN pip install -r requirements.lock

@@ -7,19 +7,29 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint format migrate bench clean
+.PHONY: run test lint format migrate bench clean fonts
+
+# Survey charts draw Chinese labels with this font (charts.py looks for it): installed from Debian when missing.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): requirements.lock | $(BIN)/python
+$(STAMP): requirements.lock | $(BIN)/python $(CJK_FONT)
 	$(BIN)/pip install --quiet -r requirements.lock
 	touch $(STAMP)
 
-$(DEV_STAMP): requirements-dev.lock requirements.lock | $(BIN)/python
+$(DEV_STAMP): requirements-dev.lock requirements.lock | $(BIN)/python $(CJK_FONT)
 	$(BIN)/pip install --quiet -r requirements-dev.lock
 	touch $(STAMP) $(DEV_STAMP)
+
+$(CJK_FONT):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends fonts-wqy-microhei
+
+fonts: $(CJK_FONT)
 
 run: $(STAMP)
 	$(BIN)/python bot.py run

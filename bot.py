@@ -47,16 +47,18 @@ import handlers.quizzes
 import handlers.reading
 import handlers.runs
 import handlers.show
+import handlers.surveys
 import handlers.welfare
 import models.club_import
 import models.quizzes.importing
 import models.roster
+import models.surveys.importing
 import models.welfare.importing
 from config import PROJECT_DIR, Config, ConfigError, describe_database, load_config, sync_url
 from handlers.base import Section, install
 from handlers.inbox import DoneMarker, InboxPoller, InboxWebhook, replay_unprocessed
 from messages import Renderer, pick_locale
-from models import club_import, me, members, welfare
+from models import club_import, me, members, surveys, welfare
 from models.clock import Clock, utcnow
 from models.db import Database, ensure_sqlite_dir
 from models.errors import DomainError, NotFound
@@ -95,6 +97,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.show.SECTION,
     handlers.reading.SECTION,
     handlers.care.SECTION,
+    handlers.surveys.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.insight.SECTION,
@@ -737,6 +740,28 @@ backup.keep copies. PostgreSQL: prints the pg_dump command to run instead and ex
 README, "Backups and restoring"."""
 
 
+def cmd_import_survey(config: Config, path: Path) -> int:
+    """Publish a survey from a TOML file (as a bureau admin): every problem with its line, nothing stored unless
+    the whole file is good."""
+    text = _read_text(config, path, "cli_file_unreadable")
+    now = utcnow()
+    try:
+        draft = surveys.parse_survey_file(text, config.timezone, (u.code for u in config.units), now)
+    except surveys.SurveyFileError as exc:
+        for line, key, detail in exc.problems:
+            print(_cli_text(config, f"cli_survey_{key}", line=line, detail=detail), file=sys.stderr)
+        return 1
+    _migrate(config)
+    db = Database(config.database_url, config.busy_timeout_ms)
+    actor = members.Actor(CLI_ACTOR_TELEGRAM_ID, None, True, frozenset({None}), frozenset())
+    with db.writing() as session:
+        members.sync_units(session, ((u.code, u.name_zh, u.name_en) for u in config.units))
+        survey = surveys.store_survey(session, actor, draft, (u.code for u in config.units), now)
+        survey_id = survey.id
+    print(_cli_text(config, "cli_survey_done", id=survey_id, title=draft.title, questions=len(draft.questions)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line; every subcommand takes --config, and the import commands describe their file format."""
     raw = argparse.RawDescriptionHelpFormatter
@@ -785,6 +810,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=models.club_import.__doc__,
     )
     club_file.add_argument("file", type=Path, help="the clubs file (.toml or .csv)")
+    survey_file = command(
+        "import-survey",
+        "publish a survey from a TOML file (format below; also models/surveys/importing.py)",
+        epilog=models.surveys.importing.__doc__,
+    )
+    survey_file.add_argument("file", type=Path, help="the survey file (.toml)")
     draw = command("verify-draw", "re-run a lottery's draw from its published seed and check it")
     draw.add_argument("item_id", type=int, help="the welfare item's id (shown by import-welfare and in the bot)")
     return parser
@@ -814,6 +845,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_import_quiz(config, args.file)
         if args.command == "import-clubs":
             return cmd_import_clubs(config, args.file)
+        if args.command == "import-survey":
+            return cmd_import_survey(config, args.file)
         if args.command == "verify-draw":
             return cmd_verify_draw(config, args.item_id)
         return cmd_run(config)

@@ -115,6 +115,27 @@ class BroadcastSettings:
     progress_seconds: float = 3.0
 
 
+@dataclass(frozen=True)
+class SurveySettings:
+    """Surveys (config.toml [surveys])."""
+
+    # The reminder goes this many hours before a survey closes.
+    reminder_hours: int = 24
+    # Breakdowns (unit, age band) show a group only with at least this many respondents.
+    min_group: int = 5
+    # Anonymous answers are written in shuffled batches of at least this many (and at close).
+    anonymous_batch: int = 5
+
+
+def _parse_surveys(table: dict[str, Any]) -> SurveySettings:
+    """The [surveys] table: whole numbers; the threshold and the batch at least 2 (1 would name the person)."""
+    values = {key: _get(table, key, int, "surveys", default) for key, default in vars(SurveySettings()).items()}
+    for key, value in values.items():
+        if isinstance(value, bool) or value < (1 if key == "reminder_hours" else 2):
+            raise ConfigError(f"surveys.{key}", "is too small")
+    return SurveySettings(**values)
+
+
 # Telegram's documented ceilings; the outbox must stay under them.
 OUTBOX_CEILINGS = {"global_per_second": 30, "group_per_minute": 20, "private_per_second": 1, "batch_size": 100}
 # A claimed row must outlive a whole batch plus the HTTP timeouts, or a slow send would be sent twice.
@@ -341,6 +362,7 @@ class Config:
     # The key that encrypts counselling notes (environment CARE_KEY); empty: notes are disabled.
     care_key: str = ""
     broadcasts: BroadcastSettings = field(default_factory=BroadcastSettings)
+    surveys: SurveySettings = field(default_factory=SurveySettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def unit(self, code: str) -> Unit | None:
@@ -539,6 +561,7 @@ def parse_config(raw: dict[str, Any], env: dict[str, str], base: Path = PROJECT_
         care=_parse_care(_get(raw, "care", dict, "config", {})),
         care_key=_care_key(env),
         broadcasts=_parse_broadcasts(_get(raw, "broadcasts", dict, "config", {})),
+        surveys=_parse_surveys(_get(raw, "surveys", dict, "config", {})),
     )
 
 

@@ -25,6 +25,7 @@ from models import (  # noqa: F401  (tables without dependencies first)
     runs,
     schedule,
     show,
+    surveys,
     welfare,
 )
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from models import activity, broadcasts, care, clubs, feedback, ideas, insight, members, runs, show, welfare
+from models import activity, broadcasts, care, clubs, feedback, ideas, insight, members, runs, show, surveys, welfare
 from models.activity import Activity
 from models.audit import AuditEntry
 from models.errors import NotFound
@@ -91,5 +91,6 @@ def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo
     show.forget_member(session, member_id)
     care.erase_member(session, member_id, now)
     broadcasts.forget_member(session, member_id)
+    surveys.erase_member(session, member_id)
     members.erase_member(session, member_id)
     return restocked
