@@ -8,7 +8,7 @@ given day with probability `--active` (in one section, sometimes two). Then, on 
 
 - stats_ms: the median of 5 computations of a bureau cadre's four /stats areas (reach, interaction, stickiness,
   efficiency) for "this month" over every unit, templates rendered, as handlers/insight.py computes them;
-- charts_ms: the charts of those screens, when charts are drawn (0 until the chat screens draw charts);
+- charts_ms: the median of 3 computations and drawings of those four areas' charts (PNG, as /stats sends them);
 - activity_write_overhead: the claim storm's throughput (bench/claim_storm.py, `--storm-members` members) with
   activity recording on, divided by the same with it off (`--no-activity`); two runs each, alternating, best of each.
 
@@ -35,8 +35,9 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import insert  # noqa: E402
 
 from bench._common import add_common_arguments, run_benchmark  # noqa: E402
+from charts import bar_chart  # noqa: E402
 from config import Config  # noqa: E402
-from handlers.insight import figures  # noqa: E402
+from handlers.insight import chart_bars, figures  # noqa: E402
 from messages import Renderer  # noqa: E402
 from models import insight  # noqa: E402
 from models.activity import Activity  # noqa: E402
@@ -122,6 +123,19 @@ def stats_screen(db: Database, config: Config, renderer: Renderer) -> float:
     return (time.perf_counter() - began) * 1000
 
 
+def charts(db: Database, config: Config, renderer: Renderer) -> float:
+    """Milliseconds to compute and draw the four areas' charts (handlers/insight.py send_chart), PNG bytes."""
+    today = TODAY.astimezone(config.timezone).date()
+    units = [u.code for u in config.units]
+    period = insight.period_of("month", today)
+    began = time.perf_counter()
+    with db.reading() as session:
+        for area in insight.AREAS:
+            labels, values, unit = chart_bars(session, config, renderer, "zh", today, area, units, period)
+            bar_chart(renderer.label("zh", f"insight_chart_{area}"), labels, values, unit=unit)
+    return (time.perf_counter() - began) * 1000
+
+
 def storm(members: int, activity: bool) -> float:
     """The claim storm's claims_per_s, run as its own process (a fresh SQLite file)."""
     args = [sys.executable, str(ROOT / "bench" / "claim_storm.py"), "--members", str(members), "--stock", "200"]
@@ -148,10 +162,13 @@ async def run(args: argparse.Namespace, config: Config) -> int:
         stats_screen(db, config, renderer)  # warm: query plans, templates
         timings = [stats_screen(db, config, renderer) for _ in range(5)]
         print(f"stats: four areas, {len(config.units)} units: {', '.join(f'{t:.0f}' for t in timings)} ms")
+        charts(db, config, renderer)  # warm: fonts
+        drawn = [charts(db, config, renderer) for _ in range(3)]
+        print(f"charts: four areas: {', '.join(f'{t:.0f}' for t in drawn)} ms")
     finally:
         await db.dispose()
     stats_ms = statistics.median(timings)
-    charts_ms = 0.0
+    charts_ms = statistics.median(drawn)
     on, off = [], []
     for _ in range(2):
         on.append(storm(args.storm_members, True))

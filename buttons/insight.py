@@ -30,3 +30,12 @@ class StatsCsv(Button, prefix="ins:csv"):
 
     period: str
     unit: str | None = None
+
+
+@dataclass(frozen=True)
+class StatsChart(Button, prefix="ins:chart"):
+    """The chart image of one area for a period (unit None: the whole scope)."""
+
+    area: str
+    period: str
+    unit: str | None = None

@@ -15,9 +15,11 @@ from typing import Any
 from sqlmodel import Session
 from telegram import InlineKeyboardButton, WebAppInfo
 
-from buttons.insight import StatsCsv, StatsUnits, StatsView
+from buttons.insight import StatsChart, StatsCsv, StatsUnits, StatsView
+from charts import bar_chart
 from config import Config
-from handlers.base import Command, Ctx, Need, Section, handler
+from handlers.base import Command, Ctx, Need, Outgoing, Section, handler
+from messages import Renderer
 from models import insight
 from models.errors import BadInput, NotFound
 from models.insight import AREAS, PERIODS, shown
@@ -124,12 +126,14 @@ def _keyboard(ctx: Ctx, area: str, period: str, unit: str | None) -> list[list[A
         [ctx.button(f"insight_area_{a}", StatsView(a, period, unit), chosen=a == area) for a in AREAS],
         [ctx.button(f"insight_period_{p}", StatsView(area, p, unit), chosen=p == period) for p in PERIODS],
     ]
-    last = [ctx.button("insight_csv", StatsCsv(period, unit))]
+    rows.append(
+        [ctx.button("insight_chart", StatsChart(area, period, unit)), ctx.button("insight_csv", StatsCsv(period, unit))]
+    )
     if len(_scope(ctx, None)) > 1:
-        last.insert(0, ctx.button("insight_units", StatsUnits(area, period)))
+        picking = [ctx.button("insight_units", StatsUnits(area, period))]
         if unit is not None:
-            last.insert(1, ctx.button("insight_all_units", StatsView(area, period)))
-    rows.append(last)
+            picking.append(ctx.button("insight_all_units", StatsView(area, period)))
+        rows.append(picking)
     url = ctx.config.insight.webapp_url
     if url:
         rows.append([InlineKeyboardButton(ctx.label("insight_webapp_open"), web_app=WebAppInfo(url))])
@@ -155,6 +159,69 @@ def show_stats(ctx: Ctx) -> None:
         units=len(units),
         **figures(ctx.session, ctx.config, ctx.locale, ctx.today, view.area, units, period),
     )
+
+
+def chart_bars(
+    session: Session,
+    config: Config,
+    renderer: Renderer,
+    locale: str,
+    today: date,
+    area: str,
+    units: list[str],
+    period: insight.Period,
+) -> tuple[list[str], list[float], str]:
+    """What an area's chart shows: bar labels, values and the unit ("%" or ""). A group of 1 to 4 members is never a
+    bar: it is left out (shares) or drawn as 0 with "<5" in its label (counts)."""
+    tz = config.timezone
+    if area == "reach":
+        rows = sorted(
+            (r for r in insight.reach(session, units, today)[:-1] if r.registered_share is not None),
+            key=lambda r: -(r.registered_share or 0),
+        )
+        return [_unit_name(config, r.unit, locale) for r in rows], [round(r.registered_share * 100) for r in rows], "%"
+    if area == "interaction":
+        weeks = insight.interaction(session, units, period, tz).weeks
+        labels = [monday.strftime("%m-%d") + (" (<5)" if 0 < n < insight.SMALL_GROUP else "") for monday, n in weeks]
+        return labels, [n if not 0 < n < insight.SMALL_GROUP else 0 for _, n in weeks], ""
+    if area == "stickiness":
+        cohorts = insight.stickiness(session, units, today, tz).cohorts
+        kept = [(c, c.retained[0]) for c in cohorts if c.retained[0] is not None]
+        shares = [(c.month.strftime("%Y-%m"), insight.share(n or 0, c.joined)) for c, n in kept]
+        return [m for m, v in shares if v is not None], [round(v * 100) for _, v in shares if v is not None], "%"
+    e = insight.efficiency(session, units, period, tz)
+    ratios = {"welfare_claims": (e.welfare_claimed, e.welfare_places), **e.extra}
+    names = renderer.env.get_template(f"{locale}/insight/_names.j2").module
+    shown_ratios = [(name, insight.share(done, total)) for name, (done, total) in ratios.items()]
+    labels = [str(names.ratio_name(name)) for name, value in shown_ratios if value is not None]
+    return labels, [round(value * 100) for _, value in shown_ratios if value is not None], "%"
+
+
+@handler(needs=Need.CADRE)
+def send_chart(ctx: Ctx) -> None:
+    """Button: the area's chart as an image (matplotlib, Chinese labels), the same figures as the screen."""
+    pressed = ctx.pressed(StatsChart)
+    if pressed.area not in AREAS or pressed.period not in PERIODS:
+        raise BadInput("bad_input")
+    units = _scope(ctx, pressed.unit)
+    period = insight.period_of(pressed.period, ctx.today)
+    renderer = ctx.services.renderer
+    labels, values, unit = chart_bars(
+        ctx.session, ctx.config, renderer, ctx.locale, ctx.today, pressed.area, units, period
+    )
+    title = ctx.label(f"insight_chart_{pressed.area}")
+    chosen = ctx.config.unit(pressed.unit) if pressed.unit else None
+    caption = ctx.t(
+        "insight/chart_caption",
+        area=pressed.area,
+        period=pressed.period,
+        start=period.start,
+        until=ctx.today,
+        unit=chosen.name(ctx.locale) if chosen else None,
+        units=len(units),
+        empty=not values,
+    )
+    ctx.replies.append(Outgoing(ctx.chat_id, caption, photo=bar_chart(title, labels, values, unit=unit)))
 
 
 @handler(needs=Need.CADRE)
@@ -236,5 +303,5 @@ def _csv_row(ctx: Ctx, unit: str, period: insight.Period) -> dict[str, str]:
 SECTION = Section(
     "insight",
     commands=(Command("stats", show_stats, menu_order=110),),
-    buttons={StatsView: show_stats, StatsUnits: pick_unit, StatsCsv: export_csv},
+    buttons={StatsView: show_stats, StatsUnits: pick_unit, StatsCsv: export_csv, StatsChart: send_chart},
 )

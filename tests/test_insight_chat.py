@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+from io import BytesIO
+
+from PIL import Image
+from sqlmodel import select
 
 from buttons.insight import StatsCsv, StatsUnits, StatsView
-from models import activity
-from models.members import Role
+from handlers.insight import chart_bars
+from models import activity, insight, members
+from models.members import Member, Role, Status
 from tests.conftest import make_member
 
 DAY_NOTES = "points"
@@ -100,3 +105,50 @@ async def test_members_cannot_open_stats(bot):
     assert "没有进行此操作的权限" in member.last.text
     await member.press(StatsCsv("month").pack())
     assert member.last.document is None or not member.last.document[0].startswith("stats-")
+
+
+async def test_each_area_has_a_chart_image_with_its_bars(bot):
+    """A real PNG per area, in both languages; groups of 1-4 members are never a bar of their own size."""
+    await make_member(bot.db, 9700, "i801", role=Role.CADRE, role_unit=None)
+    await _members(bot, "i801", 9701, 6)
+    await _members(bot, "i802", 9751, 2)
+    cadre = bot.user(9700)
+    await cadre.send("/stats")
+    for area in ("覆盖", "互动", "黏性", "效率"):
+        await cadre.click(area)
+        await cadre.click("图表")
+        image = Image.open(BytesIO(cadre.last.photo))
+        assert image.format == "PNG" and image.width > 300
+        assert "少于 5 人的组" in cadre.last.text
+    english = bot.user(9700, language_code="en")
+    with bot.db.writing() as s:
+        members.set_language(s, (await _cadre_id(bot, 9700)), "en")
+    await english.send("/stats")
+    await english.click("Chart")
+    assert Image.open(BytesIO(english.last.photo)).format == "PNG"
+    assert "Reach" in english.last.text
+
+
+async def _cadre_id(bot, telegram_id: int) -> int:
+    with bot.db.reading() as s:
+        return s.exec(select(Member.id).where(Member.telegram_id == telegram_id)).one()
+
+
+def test_small_groups_are_never_drawn_at_their_size(bot):
+    """chart_bars: shares of fewer than 5 are left out, counts of 1-4 drawn as 0 and labelled "<5"."""
+    today = bot.clock.now().date()
+    with bot.db.writing() as s:
+        ids = []
+        for n in range(3):
+            m = Member(telegram_id=9800 + n, unit_code="i803", status=Status.VERIFIED)
+            s.add(m)
+            s.flush()
+            ids.append(m.id)
+        activity.record(s, [(i, today, "points") for i in ids])
+    renderer = bot.app.bot_data["services"].renderer
+    with bot.db.reading() as s:
+        period = insight.period_of("week", today)
+        labels, values, _ = chart_bars(s, bot.config, renderer, "zh", today, "interaction", ["i803"], period)
+        reach_labels, _, _ = chart_bars(s, bot.config, renderer, "zh", today, "reach", ["i803"], period)
+    assert values == [0] and labels[0].endswith("(<5)")
+    assert reach_labels == []  # 3 members, nobody on the roster: no share to draw

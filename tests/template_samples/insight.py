@@ -122,6 +122,11 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
             },
         ],
         "insight/pick_unit": [{}],
+        "insight/chart_caption": [
+            _head(locale, area=area, empty=empty)
+            for area in ("reach", "interaction", "stickiness", "efficiency")
+            for empty in (False, True)
+        ],
         "insight/digest": [
             {
                 "start": START,
@@ -146,4 +151,4 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
 
 
 LABEL_VARS = {"chosen": True}
-CAPTIONS = {"insight/csv_caption"}
+CAPTIONS = {"insight/csv_caption", "insight/chart_caption"}
