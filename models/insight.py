@@ -21,6 +21,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.activity import Activity
 from models.audience import YOUNG_AGE
+from models.audience import conditions as audience_conditions
 from models.audit import AuditEntry
 from models.broadcasts import KIND_PREFIX as BROADCAST_KIND
 from models.broadcasts import BroadcastAck
@@ -33,6 +34,7 @@ from models.outbox import OutboxMessage
 from models.outbox import Status as OutboxStatus
 from models.quizzes import QuizAttempt
 from models.runs import Answer, Event, Kind, Rsvp
+from models.surveys.tables import Survey, SurveyParticipation, SurveyStatus
 from models.welfare import ClaimStatus, WelfareClaim, WelfareItem, WelfareItemUnit
 
 # Numbers about fewer members than this are shown as "<5" (but 0 is shown: it tells about nobody).
@@ -291,6 +293,36 @@ ACTION_COUNTERS: dict[str, Counter] = {
 }
 
 
+def _surveys_opened(session: Session, since: datetime, until: datetime) -> list[Survey]:
+    return list(
+        session.exec(
+            select(Survey).where(
+                col(Survey.status) == SurveyStatus.PUBLISHED,
+                col(Survey.opens_at) >= since,
+                col(Survey.opens_at) < until,
+            )
+        ).all()
+    )
+
+
+def _survey_responses(session: Session, units: Sequence[str], since: datetime, until: datetime) -> int:
+    """Responses from members in scope to the surveys that opened in the period (participation has no time, by
+    design: an anonymous answer must not be datable to its member)."""
+    ids = [s.id for s in _surveys_opened(session, since, until)]
+    if not ids:
+        return 0
+    query = (
+        select(func.count())
+        .select_from(SurveyParticipation)
+        .join(Member, col(Member.id) == col(SurveyParticipation.member_id))
+        .where(col(SurveyParticipation.survey_id).in_(ids), col(Member.unit_code).in_(units))
+    )
+    return int(session.exec(query).one())
+
+
+ACTION_COUNTERS["survey_responses"] = _survey_responses
+
+
 def _feedback(session: Session, units: Sequence[str], since: datetime, until: datetime) -> list[tuple[int, bool, Any]]:
     """(thread, written by the member, when) of the feedback messages to these units' cadres in the period, by
     thread and time (counted by the thread's unit: an anonymous thread names no member)."""
@@ -491,7 +523,19 @@ def _broadcast_delivery(session: Session, units: Sequence[str], since: datetime,
     return int(delivered), int(queued)
 
 
+def _survey_response_rate(session: Session, units: Sequence[str], since: datetime, until: datetime) -> tuple[int, int]:
+    """Responses against invited members in scope, over the surveys that opened in the period."""
+    responded = _survey_responses(session, units, since, until)
+    invited = 0
+    for survey in _surveys_opened(session, since, until):
+        where = audience_conditions(survey.target, since.date())
+        query = select(func.count()).where(*where, col(Member.unit_code).in_(units))
+        invited += int(session.exec(query).one())
+    return responded, invited
+
+
 EFFICIENCY_COUNTERS: dict[str, RatioCounter] = {
+    "survey_responses": _survey_response_rate,
     "run_attendance": _run_attendance,
     "broadcast_delivery": _broadcast_delivery,
 }

@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from models import activity, audit, insight
+from models.audience import Audience
 from models.feedback import FeedbackMessage, FeedbackThread
 from models.insight import Cohort, UnitReach, period_of, shown
 from models.members import Member, RosterEntry, Status
+from models.surveys.tables import Survey, SurveyParticipation
 from models.welfare import ClaimStatus, WelfareClaim, WelfareItem
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -226,3 +228,25 @@ def test_reply_time_is_the_median_wait_per_thread():
     ]
     assert insight.reply_hours(messages) == 3.0
     assert insight.reply_hours([(1, True, t)]) is None
+
+
+async def test_surveys_count_responses_and_the_response_rate(db, history):
+    with db.writing() as s:
+        survey = Survey(
+            title="食堂满意度",
+            audience=Audience(units=(A,)).to_json(),
+            opens_at=at(date(2026, 11, 5)),
+            closes_at=at(date(2026, 11, 25)),
+            created_by=1,
+        )
+        s.add(survey)
+        s.flush()
+        for name in ("a1", "s1"):
+            s.add(SurveyParticipation(survey_id=survey.id, member_id=history[name]))
+    with db.reading() as s:
+        month = insight.interaction(s, [A], period_of("month", TODAY), SHANGHAI)
+        rate = insight.efficiency(s, [A], period_of("month", TODAY), SHANGHAI)
+        other = insight.efficiency(s, [B], period_of("month", TODAY), SHANGHAI)
+    assert month.actions["survey_responses"] == 2
+    assert rate.extra["survey_responses"] == (2, 8)  # A's eight verified members were invited
+    assert other.extra["survey_responses"] == (0, 0)  # the survey was for A only

@@ -30,6 +30,7 @@ ACTIONS = (
     "broadcast_acks",
     "counselling_bookings",
     "help_requests",
+    "survey_responses",
     "x" * 40,
 )
 SECTIONS = ("menu", "members", "me", "points", "welfare", "admin", "forms", "insight", "unknown_section_name")
