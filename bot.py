@@ -48,6 +48,7 @@ import handlers.reading
 import handlers.runs
 import handlers.show
 import handlers.welfare
+import handlers.workshops
 import models.club_import
 import models.quizzes.importing
 import models.roster
@@ -95,6 +96,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.show.SECTION,
     handlers.reading.SECTION,
     handlers.care.SECTION,
+    handlers.workshops.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.insight.SECTION,

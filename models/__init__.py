@@ -26,6 +26,7 @@ from models import (  # noqa: F401  (tables without dependencies first)
     schedule,
     show,
     welfare,
+    workshops,
 )
 
 metadata = SQLModel.metadata
