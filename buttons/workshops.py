@@ -43,3 +43,8 @@ class AskCancelWorkshop(Button, prefix="ws:askcancel"):
 @dataclass(frozen=True)
 class CancelWorkshop(Button, prefix="ws:cancel"):
     event_id: int
+
+
+@dataclass(frozen=True)
+class WorkshopCalendar(Button, prefix="ws:ics"):
+    event_id: int

@@ -18,6 +18,7 @@ from buttons.workshops import (
     CancelWorkshop,
     NewWorkshop,
     ShowWorkshop,
+    WorkshopCalendar,
     WorkshopList,
     WorkshopPeople,
     WorkshopRespond,
@@ -61,6 +62,7 @@ def _show_card(ctx: Ctx, event_id: int, *, edit: bool = True) -> None:
     if upcoming:
         answers = [ctx.button(f"workshops_answer_{a}", WorkshopRespond(event.id, a.value)) for a in workshops.CHOICES]
         rows.append(answers)
+    rows.append([ctx.button("workshops_calendar", WorkshopCalendar(event.id))])
     if card.is_counsellor:
         rows.append([ctx.button("workshops_people", WorkshopPeople(event.id))])
         if upcoming:
@@ -100,6 +102,21 @@ def respond(ctx: Ctx) -> None:
     ctx.notices += notices.tell_promotions(ctx.services, ctx.session, change.promoted, ctx.now)
     ctx.toast = ctx.label(f"workshops_toast_{change.answer}", position=change.position or 0)
     _show_card(ctx, press.event_id)
+
+
+@handler(needs=Need.VERIFIED)
+def send_calendar(ctx: Ctx) -> None:
+    """Button: the workshop as an .ics file (time zone, place or link, a reminder an hour before)."""
+    card = workshops.card(ctx.session, ctx.member, ctx.pressed(WorkshopCalendar).event_id)
+    view = _view(ctx, card.event, card.area)
+    content = runs.calendar_file(
+        card.event,
+        ctx.config.timezone,
+        ctx.label("workshops_ics_summary", workshop=view),
+        ctx.label("workshops_ics_description", workshop=view, counsellor=card.counsellor),
+        ctx.label("workshops_ics_alarm", workshop=view),
+    )
+    ctx.send_document(content, f"workshop-{card.event.id}.ics", "workshops/calendar_caption", workshop=view)
 
 
 @handler(needs=Need.VERIFIED)
@@ -210,6 +227,7 @@ SECTION = Section(
         ShowWorkshop: show_workshop,
         WorkshopRespond: respond,
         WorkshopPeople: show_people,
+        WorkshopCalendar: send_calendar,
         AskCancelWorkshop: ask_cancel,
         CancelWorkshop: cancel,
     },

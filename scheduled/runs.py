@@ -50,9 +50,10 @@ def run_view(event: Event, tz: ZoneInfo, club_name: str | None = None) -> dict[s
 
 
 def _show_button(services: Services, locale: str, event_id: int, kind: str | None) -> dict[str, Any]:
-    label = services.renderer.label(locale, "runs_show")
     # A workshop opens its own card (handlers/workshops.py).
-    show = ShowWorkshop(event_id) if kind == runs.Kind.WORKSHOP else ShowRun(event_id)
+    workshop = kind == runs.Kind.WORKSHOP
+    label = services.renderer.label(locale, "workshops_show" if workshop else "runs_show")
+    show = ShowWorkshop(event_id) if workshop else ShowRun(event_id)
     return {"inline_keyboard": [[{"text": label, "callback_data": show.pack()}]]}
 
 

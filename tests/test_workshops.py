@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import icalendar
 from sqlmodel import col, select
 
 from buttons.runs import People, Respond, ShowRun
@@ -90,7 +91,8 @@ async def test_create_rsvp_waitlist_promotion_reminders_and_cancel_zh(bot):
     assert "去不了" in a.last.text
     told = [m for m in c.messages if "候补成功" in m.text]
     assert len(told) == 1 and TITLE in told[0].text
-    await c.click("查看活动", told[0])
+    assert told[0].labels == ["查看团体辅导"]
+    await c.click("查看团体辅导", told[0])
     assert "您已报名" in c.last.text and TITLE in c.last.text
     await c.click("✅ 参加")
     with bot.db.reading() as s:
@@ -159,6 +161,12 @@ async def test_create_rsvp_waitlist_and_cancel_en(bot):
     await answer_going(a, "Stress at work", "✅ Going", "👥 Workshops")
     await answer_going(b, "Stress at work", "✅ Going", "👥 Workshops")
     assert "You are going" in a.last.text
+    await a.click("📅 Add to calendar")
+    filename, content = a.last.document
+    entry = icalendar.Calendar.from_ical(content).walk("VEVENT")[0]
+    assert filename.endswith(".ics") and str(entry["summary"]) == "Stress at work"
+    assert "Ms Wang" in str(entry["description"]) and str(entry["location"]) == "https://meet.example.org/abc"
+    await a.press(ShowWorkshop(await workshop_id(bot)).pack())
     assert "number 1 on the waitlist" in b.last.text
     await a.click("❌ Can't go")
     promoted = [m for m in b.messages if "A place came free" in m.text]

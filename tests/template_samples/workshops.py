@@ -30,7 +30,8 @@ def workshop(**overrides: Any) -> dict[str, Any]:
     return {**fields, **overrides}
 
 
-LABEL_VARS = {"at": AT, "title": typed(TITLE_MAX), "position": BIG}
+LABEL_VARS = {"at": AT, "title": typed(TITLE_MAX), "position": BIG, "workshop": workshop(), "counsellor": NAME}
+CAPTIONS = {"workshops/calendar_caption"}
 
 
 def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
@@ -53,6 +54,7 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "workshops/cancel_confirm": [{"workshop": workshop()}],
         "workshops/cancelled": [{"workshop": workshop(), "told": BIG}, {"workshop": workshop(), "told": 1}],
         "workshops/created": [{"workshop": workshop()}],
+        "workshops/calendar_caption": [{"workshop": workshop()}],
         "workshops/notice_cancelled": [{"run": workshop()}],
         "errors/workshops_not_found": [{}],
         **{f"workshops/ask_{f}": [{"data": {}}] for f in FIELDS},
