@@ -6,11 +6,12 @@ import asyncio
 import itertools
 from collections import Counter
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import col, select
 
-from models import runs, workshops
+from models import me, runs, workshops
 from models.db import Database
 from models.errors import NotAllowed
 from models.members import Actor, Member, Role, Status
@@ -116,3 +117,18 @@ async def test_only_a_counsellor_creates_and_only_its_own_counsellor_reads_the_l
             workshops.card(s, s.get(Member, far.id), wid)
         with pytest.raises(workshops.WorkshopNotFound):
             workshops.respond(s, s.get(Member, far.id), wid, Answer.GOING, NOW)
+
+
+async def test_a_deleted_account_gives_its_place_to_the_waitlist(db):
+    counsellor, leaving, waiting = await make_people(db, 3)
+    wid = await make_workshop(db, counsellor, 1)
+    for who in (leaving, waiting):
+        await db.write(lambda s, m=who.id: workshops.respond(s, s.get(Member, m), wid, Answer.GOING, NOW))
+    with db.writing() as s:
+        me.delete_account(s, leaving.id, NOW, ZoneInfo("Asia/Shanghai"))
+    with db.writing() as s:
+        pending = runs.pending_promotions(s)
+        assert [p.person.member_id for p in pending] == [waiting.id]
+        assert s.get(runs.Event, wid).going == 1
+        _event, people = workshops.participants(s, actor(counsellor, Role.COUNSELLOR), wid)
+        assert [(p.member_id, p.answer) for p in people] == [(waiting.id, Answer.GOING)]
