@@ -49,6 +49,7 @@ import handlers.runs
 import handlers.show
 import handlers.surveys
 import handlers.welfare
+import handlers.workshops
 import models.club_import
 import models.quizzes.importing
 import models.roster
@@ -98,6 +99,7 @@ SECTIONS: tuple[Section, ...] = (
     handlers.reading.SECTION,
     handlers.care.SECTION,
     handlers.surveys.SECTION,
+    handlers.workshops.SECTION,
     handlers.me.SECTION,
     handlers.admin.SECTION,
     handlers.insight.SECTION,

@@ -40,6 +40,7 @@ from buttons.care import (
     SlotsHome,
 )
 from buttons.menu import CancelFlow, Home
+from buttons.workshops import NewWorkshop, WorkshopList
 from handlers import forms
 from handlers.base import Command, Ctx, Need, Outgoing, Section, handler
 from handlers.forms import Field, Form
@@ -144,6 +145,7 @@ def show_home(ctx: Ctx) -> None:
     """/counselling: the eight areas, my bookings, and the privacy promise."""
     areas = [ctx.button(f"care_area_{a.value}", PickArea(a.value)) for a in Area]
     keyboard = [areas[i : i + 2] for i in range(0, len(areas), 2)]
+    keyboard.append([ctx.button("workshops_list", WorkshopList())])
     keyboard.append([ctx.button("care_my_bookings", MyBookings()), ctx.button("home", Home())])
     ctx.show("care/home", keyboard, notes_on=_sealer(ctx).enabled)
 
@@ -472,6 +474,7 @@ def _slot_list(ctx: Ctx) -> None:
         for r in rows
     ]
     keyboard.append([ctx.button("care_new_single", NewSlots("single")), ctx.button("care_new_week", NewSlots("week"))])
+    keyboard.append([ctx.button("workshops_new", NewWorkshop())])
     keyboard.append([ctx.button("care_edit_profile", EditProfile())])
     slots = [_slot_view(ctx, r.slot) | {"booked": r.booking is not None} for r in rows]
     profile = counselling.profile_of(ctx.session, ctx.member.id)

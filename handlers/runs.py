@@ -133,6 +133,9 @@ def _card_keyboard(ctx: Ctx, card: runs.Card) -> list[list[InlineKeyboardButton]
 def _show_card(ctx: Ctx, event_id: int, *, edit: bool = True) -> None:
     """My card of a run: counts, my answer and place on the waitlist, the buttons I may use."""
     card = runs.card(ctx.session, ctx.member, event_id)
+    if card.event.kind == runs.Kind.WORKSHOP:
+        # Workshops have their own card (handlers/workshops.py), without sharing.
+        raise runs.RunNotFound()
     text = ctx.t(
         "runs/card",
         run=_view(ctx, card),
@@ -639,6 +642,7 @@ def share_inline(ctx: Ctx) -> None:
             found = [runs.get_event(ctx.session, ctx.member, int(wanted))]
         except DomainError:
             found = []
+        found = [e for e in found if e.kind != runs.Kind.WORKSHOP]
     tz = ctx.config.timezone
     results = []
     for event in found:

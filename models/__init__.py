@@ -27,6 +27,7 @@ from models import (  # noqa: F401  (tables without dependencies first)
     show,
     surveys,
     welfare,
+    workshops,
 )
 
 metadata = SQLModel.metadata

@@ -48,6 +48,8 @@ ATTENDANCE_RULE = "run_attendance"
 class Kind(enum.StrEnum):
     RUN = "run"
     CLUB = "club"
+    # Counselling workshops (models/workshops.py): private to their counsellor, never in /runs, shared or posted.
+    WORKSHOP = "workshop"
 
 
 class Visibility(enum.StrEnum):
@@ -336,7 +338,7 @@ def card(session: Session, member: Member, event_id: int) -> Card:
 def public_card(session: Session, event_id: int) -> Card:
     """An event as a group or an inline-mode message shows it (no personal answer)."""
     event = session.get(Event, event_id, populate_existing=True)
-    if event is None:
+    if event is None or event.kind == Kind.WORKSHOP:
         raise RunNotFound()
     return _card(session, event, None)
 
@@ -370,7 +372,12 @@ def upcoming(
     band: str | None = None,
 ) -> list[Event]:
     """Open events visible to me that have not started, nearest first."""
-    query = select(Event).where(col(Event.status) == EventStatus.OPEN, col(Event.starts_at) > now, _visible_to(member))
+    query = select(Event).where(
+        col(Event.status) == EventStatus.OPEN,
+        col(Event.starts_at) > now,
+        col(Event.kind) != Kind.WORKSHOP,
+        _visible_to(member),
+    )
     if club_only:
         query = query.where(col(Event.club_id).is_not(None))
     if band in BANDS:
@@ -389,6 +396,7 @@ def mine(session: Session, member: Member, now: datetime, limit: int) -> list[Ev
         .where(
             col(Event.status) == EventStatus.OPEN,
             col(Event.starts_at) > now,
+            col(Event.kind) != Kind.WORKSHOP,
             or_(col(Event.organiser_id) == member.id, col(Event.id).in_(answered)),
         )
         .order_by(col(Event.starts_at), col(Event.id))

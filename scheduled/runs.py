@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from buttons.runs import ShowRun
+from buttons.workshops import ShowWorkshop
 from config import Config
 from models import runs
 from models.runs import Event, Person, Promotion
@@ -48,9 +49,12 @@ def run_view(event: Event, tz: ZoneInfo, club_name: str | None = None) -> dict[s
     }
 
 
-def _show_button(services: Services, locale: str, event_id: int) -> dict[str, Any]:
-    label = services.renderer.label(locale, "runs_show")
-    return {"inline_keyboard": [[{"text": label, "callback_data": ShowRun(event_id).pack()}]]}
+def _show_button(services: Services, locale: str, event_id: int, kind: str | None) -> dict[str, Any]:
+    # A workshop opens its own card (handlers/workshops.py).
+    workshop = kind == runs.Kind.WORKSHOP
+    label = services.renderer.label(locale, "workshops_show" if workshop else "runs_show")
+    show = ShowWorkshop(event_id) if workshop else ShowRun(event_id)
+    return {"inline_keyboard": [[{"text": label, "callback_data": show.pack()}]]}
 
 
 def tell(
@@ -67,7 +71,7 @@ def tell(
     queued = 0
     for person in people:
         text = services.renderer.render(person.language, template, **context)
-        keyboard = _show_button(services, person.language, context["run"]["id"])
+        keyboard = _show_button(services, person.language, context["run"]["id"], context["run"].get("kind"))
         queued += notify(
             session,
             person.telegram_id,

@@ -88,7 +88,11 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
             for name in ("starts_at", "place", "location", "distance", "pace", "capacity", "visibility", "title")
         },
         "runs_notices/promoted": [{"run": run()}, {"run": PLAIN}],
-        "runs_notices/reminder": [{"run": run(), "lead": "day"}, {"run": PLAIN, "lead": "hour"}],
+        "runs_notices/reminder": [
+            {"run": run(), "lead": "day"},
+            {"run": PLAIN, "lead": "hour"},
+            {"run": run(kind="workshop"), "lead": "day"},
+        ],
         "runs_notices/changed": [{"run": run(), "changed": "starts_at"}, {"run": PLAIN, "changed": "place"}],
         "runs_notices/cancelled": [{"run": run()}, {"run": PLAIN}],
         "errors/runs_not_found": [{}],
