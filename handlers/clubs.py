@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from telegram import ChatMemberAdministrator, ChatMemberOwner, InlineKeyboardButton
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ChatJoinRequestHandler, ChatMemberHandler, MessageHandler, filters
 
 from buttons.clubs import (
@@ -169,18 +169,35 @@ def join_club(ctx: Ctx) -> None:
     _show_card(ctx, club_id)
 
 
-def _remove_from_group(ctx: Ctx, chat_id: int | None, telegram_id: int | None) -> None:
-    """After the commit: ban and at once unban, so they are out of the group but may come back by a new request."""
-    if chat_id is None or telegram_id is None:
+def remove_from_groups(ctx: Ctx, chat_ids: list[int], telegram_id: int | None) -> None:
+    """After the commit: ban and at once unban in each group, so they are out but may come back by a new request.
+
+    Telegram's refusals are expected, not failures: the bot is no longer an admin ("not enough rights"), was removed
+    (Forbidden), or the user is not in the group. Each group is tried on its own; nothing is raised.
+    """
+    if telegram_id is None or not chat_ids:
         return
     bot = ctx.context.bot
 
     async def remove() -> None:
-        try:
-            await bot.ban_chat_member(chat_id, telegram_id)
-            await bot.unban_chat_member(chat_id, telegram_id, only_if_banned=True)
-        except TelegramError as exc:
-            log.info("could not remove a former member from a club group: %s", exc)
+        for chat_id in chat_ids:
+            try:
+                await bot.ban_chat_member(chat_id, telegram_id)
+            except Forbidden:
+                log.info("club group removal: the bot is no longer in the group")
+                continue
+            except BadRequest as exc:
+                # "not enough rights" / "user not found" / "participant_id_invalid": nothing to undo.
+                log.info("club group removal refused: %s", exc.message)
+                continue
+            except TelegramError as exc:
+                log.info("club group removal failed: %s", type(exc).__name__)
+                continue
+            try:
+                await bot.unban_chat_member(chat_id, telegram_id, only_if_banned=True)
+            except TelegramError as exc:
+                # Still banned: a new join request would not reach the bot. Logged for an admin to lift by hand.
+                log.warning("club group unban failed after a removal: %s", type(exc).__name__)
 
     ctx.after_commit.append(remove)
 
@@ -190,7 +207,7 @@ def leave_club(ctx: Ctx) -> None:
     """Button: leave the club (and its group), or withdraw my request."""
     club_id = ctx.pressed(LeaveClub).club_id
     left = clubs.leave(ctx.session, ctx.member, club_id)
-    _remove_from_group(ctx, left.chat_id, left.telegram_id)
+    remove_from_groups(ctx, [left.chat_id] if left.chat_id is not None else [], left.telegram_id)
     ctx.toast = ctx.label("clubs_toast_left")
     _show_card(ctx, club_id)
 

@@ -17,6 +17,7 @@ from models import clubs
 from models.clubs import Club, ClubDraft, ClubMember
 from models.members import Role, load_actor
 from tests.conftest import ADMIN_ID, NOW, make_member
+from tests.harness import TelegramFailure
 
 GROUP = -100555
 OTHER_GROUP = -100556
@@ -34,8 +35,7 @@ def refresh_at_once(monkeypatch):
 def group_api(bot):
     """The Bot API calls club groups need, answered like Telegram would."""
     api = bot.api
-    api.KNOWN = set(api.KNOWN) | {"createChatInviteLink", "banChatMember", "unbanChatMember"}
-    api.links, api.removals = [], []
+    # banChatMember / unbanChatMember are answered by the harness (recorded in api.removals).
 
     def create_link(params: dict[str, Any]) -> dict[str, Any]:
         assert params["creates_join_request"] is True
@@ -50,8 +50,6 @@ def group_api(bot):
         }
 
     api._createChatInviteLink = create_link
-    api._banChatMember = lambda p: api.removals.append(("ban", int(p["chat_id"]), int(p["user_id"]))) or True
-    api._unbanChatMember = lambda p: api.removals.append(("unban", int(p["chat_id"]), int(p["user_id"]))) or True
     return api
 
 
@@ -319,3 +317,30 @@ async def test_club_runs_and_announcements_are_posted_in_the_group_through_the_o
     await leader.click("📣 在群里发公告")
     await leader.send("本周六 7 点滨江大道集合！")
     assert "公告" in bot.api.chats[GROUP][-1].text and "本周六 7 点" in bot.api.chats[GROUP][-1].text
+
+
+async def test_a_deleted_account_leaves_every_linked_club_group(bot, group_api):
+    await make_member(bot.db, 6701, name="队长")
+    await make_member(bot.db, 6702, language="en")
+    run_id = await make_club(bot, leader=6701)
+    chess_id = await make_club(bot, "chess", leader=6701)
+    await make_club(bot, "go", open_=True)
+    with bot.db.writing() as s:
+        s.add(ClubMember(club_id=run_id, member_id=2))
+        s.add(ClubMember(club_id=chess_id, member_id=2))
+    await bot.user(6701, chat_id=GROUP).send("/linkclub run")
+    await bot.user(6701, chat_id=OTHER_GROUP).send("/linkclub chess")
+    # The bot lost its rights in the chess group: that removal is refused by Telegram, the other goes through.
+    group_api.fail("banChatMember", TelegramFailure(400, "Bad Request: not enough rights"), chat_id=OTHER_GROUP)
+    user = bot.user(6702)
+    await user.send("/me")
+    await user.click("🗑 Delete my account")
+    await user.click("Yes, delete it")
+    assert "deleted" in user.last.text.lower()
+    assert group_api.removals == [("ban", GROUP, 6702), ("unban", GROUP, 6702)]
+    tried = sorted((c.method, int(c.params["chat_id"])) for c in group_api.calls if c.method.endswith("ChatMember"))
+    assert tried == [("banChatMember", OTHER_GROUP), ("banChatMember", GROUP), ("unbanChatMember", GROUP)]
+    with bot.db.reading() as s:
+        assert s.exec(select(ClubMember.member_id).where(ClubMember.member_id == 2)).all() == []
+    await user.request_join(GROUP)
+    assert bot.api.join_decisions[-1] == ("decline", GROUP, 6702)
