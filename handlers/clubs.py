@@ -23,8 +23,10 @@ from buttons.clubs import (
     AdminClubs,
     Announce,
     ClubList,
+    ClubMembers,
     ClubMembersCsv,
     ClubRequests,
+    ConfirmRemoveMember,
     DecideRequest,
     JoinClub,
     LeaveClub,
@@ -32,6 +34,7 @@ from buttons.clubs import (
     NameLeader,
     NewClub,
     RemoveLeader,
+    RemoveMember,
     ShowClub,
 )
 from buttons.menu import CancelFlow, Home, OpenSection
@@ -58,6 +61,7 @@ ERRORS = "clubs"
 KIND_REQUEST = "clubs_request"
 KIND_DECIDED = "clubs_decided"
 KIND_GROUP = "clubs_group"
+KIND_REMOVED = "clubs_removed"
 
 
 def _club_view(ctx: Ctx, club: clubs.Club) -> dict[str, Any]:
@@ -111,6 +115,7 @@ def _card_keyboard(ctx: Ctx, card: clubs.ClubCard, events: list[runs.Event]) -> 
                 ctx.button("clubs_csv", ClubMembersCsv(club.id)),
             ]
         )
+        rows.append([ctx.button("clubs_members", ClubMembers(club.id), count=card.members)])
         if club.chat_id is not None:
             rows.append([ctx.button("clubs_announce", Announce(club.id))])
     if card.mine == MemberStatus.MEMBER:
@@ -249,6 +254,56 @@ def decide_request(ctx: Ctx) -> None:
         ctx.notify(who.telegram_id, text, keyboard, kind=KIND_DECIDED, dedupe_key=key)
     ctx.toast = ctx.label("clubs_toast_approved" if approve else "clubs_toast_declined")
     _show_requests(ctx, press.club_id)
+
+
+def _show_members(ctx: Ctx, club_id: int, page: int) -> None:
+    found = clubs.member_list(ctx.session, ctx.member, club_id, PAGE + 1, page * PAGE)
+    shown = found[:PAGE]
+    club = clubs.get_club(ctx.session, club_id)
+    keyboard = [
+        [ctx.button("clubs_remove_member", RemoveMember(club_id, line.person.member_id), name=line.person.name)]
+        for line in shown
+        if not line.leader and line.person.member_id != ctx.member.id
+    ]
+    keyboard += ctx.pager(partial(ClubMembers, club_id), page=page, has_next=len(found) > PAGE)
+    keyboard.append([ctx.button("clubs_back_card", ShowClub(club_id))])
+    lines = [{"name": line.person.name, "leader": line.leader} for line in shown]
+    ctx.show("clubs/members", keyboard, club=club.name, members=lines, page=page)
+
+
+@handler(needs=Need.VERIFIED)
+def show_members(ctx: Ctx) -> None:
+    """Button (leader): the club's members, each with a Remove button (leaders excepted)."""
+    pressed = ctx.pressed(ClubMembers)
+    _show_members(ctx, pressed.club_id, pressed.page or 0)
+
+
+@handler(needs=Need.VERIFIED)
+def ask_remove_member(ctx: Ctx) -> None:
+    """Button (leader): are you sure? Removing also takes them out of the club's group."""
+    press = ctx.pressed(RemoveMember)
+    who = clubs.club_member(ctx.session, ctx.member, press.club_id, press.member_id)
+    club = clubs.get_club(ctx.session, press.club_id)
+    keyboard = [
+        [ctx.button("clubs_remove_confirm", ConfirmRemoveMember(press.club_id, press.member_id))],
+        [ctx.button("clubs_remove_keep", ClubMembers(press.club_id))],
+    ]
+    ctx.show("clubs/confirm_remove", keyboard, club=club.name, name=who.name, linked=club.chat_id is not None)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+def remove_member(ctx: Ctx) -> None:
+    """Button (leader): remove the member from the club and its group (ban + unban); they are told."""
+    press = ctx.pressed(ConfirmRemoveMember)
+    removed = clubs.remove_member(ctx.session, ctx.member, press.club_id, press.member_id)
+    remove_from_groups(ctx, [removed.chat_id] if removed.chat_id is not None else [], removed.telegram_id)
+    who = removed.person
+    if who is not None:
+        text = ctx.t("clubs/removed_notice", who.language, club=removed.club.name)
+        key = f"clubs:removed:{removed.club.id}:{who.member_id}:{ctx.update.update_id}"
+        ctx.notify(who.telegram_id, text, kind=KIND_REMOVED, dedupe_key=key)
+    ctx.toast = ctx.label("clubs_toast_member_removed")
+    _show_members(ctx, press.club_id, 0)
 
 
 @handler(needs=Need.VERIFIED)
@@ -554,6 +609,9 @@ SECTION = Section(
         ClubRequests: show_requests,
         DecideRequest: decide_request,
         ClubMembersCsv: members_csv,
+        ClubMembers: show_members,
+        RemoveMember: ask_remove_member,
+        ConfirmRemoveMember: remove_member,
         AdminClubs: admin_clubs,
         NewClub: new_club,
         ManageClub: manage_club,
