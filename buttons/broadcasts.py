@@ -190,3 +190,33 @@ class ToggleMute(Button, prefix="bc:mute"):
     """In /me: mute or unmute one category."""
 
     category: str
+
+
+@dataclass(frozen=True)
+class ToggleClub(Button, prefix="bc:club"):
+    """Audience: add or remove the members of one club."""
+
+    broadcast_id: int
+    club_id: int
+
+
+@dataclass(frozen=True)
+class ChooseGroups(Button, prefix="bc:groups"):
+    """The club groups screen: which linked club groups also get the post."""
+
+    broadcast_id: int
+
+
+@dataclass(frozen=True)
+class ToggleGroup(Button, prefix="bc:group"):
+    """Club groups: post in this club's group too (or not)."""
+
+    broadcast_id: int
+    club_id: int
+
+
+@dataclass(frozen=True)
+class TogglePin(Button, prefix="bc:pin"):
+    """Club groups: pin the post once delivered (or not)."""
+
+    broadcast_id: int

@@ -83,3 +83,27 @@ class RemoveLeader(Button, prefix="club:unleader"):
 
     club_id: int
     member_id: int
+
+
+@dataclass(frozen=True)
+class ClubMembers(Button, prefix="club:members"):
+    """A leader's list of the club's members, with a Remove button for each (leaders excepted)."""
+
+    club_id: int
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class RemoveMember(Button, prefix="club:rm"):
+    """A leader asks to remove a member: the confirmation."""
+
+    club_id: int
+    member_id: int
+
+
+@dataclass(frozen=True)
+class ConfirmRemoveMember(Button, prefix="club:rm_ok"):
+    """A leader confirms removing a member (from the club and its group)."""
+
+    club_id: int
+    member_id: int

@@ -22,6 +22,7 @@ from buttons.broadcasts import (
     AskSchedule,
     CancelBroadcast,
     ChooseAudience,
+    ChooseGroups,
     ChooseRepeat,
     Discard,
     GotIt,
@@ -37,8 +38,11 @@ from buttons.broadcasts import (
     ShowDraft,
     StartBroadcast,
     ToggleAck,
+    ToggleClub,
+    ToggleGroup,
     ToggleMandatory,
     ToggleMute,
+    TogglePin,
     ToggleRole,
     ToggleUnit,
     ToggleUrgent,
@@ -66,6 +70,8 @@ ONCE = "once"
 MEDIA_ATTRIBUTES = ("photo", "video", "animation", "document", "audio", "voice")
 # Telegram's progress bar: this many blocks.
 BAR_WIDTH = 10
+# At most this many clubs on the audience and club-groups screens (the clubs in the cadre's scope, by name).
+CLUBS_SHOWN = 20
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -102,6 +108,8 @@ def _describe(ctx: Ctx, found: Broadcast) -> dict[str, Any]:
     """What the templates show about a broadcast."""
     chosen = broadcasts.audience_of(found)
     unit_names = [unit.name(ctx.locale) for unit in ctx.config.units if unit.code in chosen.units]
+    wanted = {*chosen.clubs, *found.groups}
+    names = {c.id: c.name for c in broadcasts.clubs_named(ctx.session, wanted)} if wanted else {}
     return {
         "id": found.id,
         "media": found.media,
@@ -113,6 +121,9 @@ def _describe(ctx: Ctx, found: Broadcast) -> dict[str, Any]:
         "units": unit_names,
         "roles": list(chosen.roles),
         "under_35": chosen.under_35,
+        "clubs": [names[c] for c in chosen.clubs if c in names],
+        "groups": [names[c] for c in found.groups if c in names],
+        "pin": found.pin,
         "status": found.status,
         "send_at": to_local(found.send_at, ctx.config.timezone) if found.send_at else None,
         "repeat": found.repeat,
@@ -130,6 +141,7 @@ def _show_panel(ctx: Ctx, found: Broadcast, *, edit: bool) -> None:
         [ctx.button("broadcast_ack_on" if found.ack else "broadcast_ack_off", ToggleAck(bid))],
     ]
     rows.append([ctx.button("broadcast_category", NextCategory(bid), name=ctx.label(f"category_{found.category}"))])
+    rows.append([ctx.button("broadcast_groups", ChooseGroups(bid), count=len(found.groups))])
     if ctx.actor.is_bureau:
         rows[1].append(ctx.button("broadcast_urgent_on" if found.urgent else "broadcast_urgent_off", ToggleUrgent(bid)))
         mandatory = "broadcast_mandatory_on" if found.mandatory else "broadcast_mandatory_off"
@@ -351,6 +363,12 @@ def _show_audience(ctx: Ctx, found: Broadcast) -> None:
         ]
     )
     rows.append([ctx.button("broadcast_young", ToggleYoung(bid), mark=tick if chosen.under_35 else "")])
+    club_buttons = [
+        ctx.button("broadcast_club", ToggleClub(bid, c.id), name=c.name, mark=tick if c.id in chosen.clubs else "")
+        for c in broadcasts.clubs_in_scope(ctx.session, ctx.actor)[:CLUBS_SHOWN]
+        if c.id is not None
+    ]
+    rows += [club_buttons[i : i + 2] for i in range(0, len(club_buttons), 2)]
     rows.append([ctx.button("broadcast_back", ShowDraft(bid))])
     ctx.show("broadcasts/audience", rows, b=_describe(ctx, found), reach=reach.members, blocked=reach.blocked)
 
@@ -364,6 +382,10 @@ def _change_audience(ctx: Ctx, change: Callable[[Audience], Audience]) -> None:
 
 
 def _toggled(values: tuple[str, ...], value: str) -> tuple[str, ...]:
+    return tuple(v for v in values if v != value) if value in values else tuple(sorted((*values, value)))
+
+
+def _toggled_id(values: tuple[int, ...], value: int) -> tuple[int, ...]:
     return tuple(v for v in values if v != value) if value in values else tuple(sorted((*values, value)))
 
 
@@ -400,6 +422,50 @@ def toggle_role(ctx: Ctx) -> None:
 def toggle_young(ctx: Ctx) -> None:
     """Button: only members under 35 (or not)."""
     _change_audience(ctx, lambda a: Audience(a.units, a.roles, not a.under_35, a.clubs))
+
+
+@handler(write=True, needs=Need.CADRE)
+def toggle_club(ctx: Ctx) -> None:
+    """Button: add or remove a club's members (a club in the cadre's scope; checked by the model)."""
+    club = ctx.pressed(ToggleClub).club_id
+    _change_audience(ctx, lambda a: Audience(a.units, a.roles, a.under_35, _toggled_id(a.clubs, club)))
+
+
+def _show_groups(ctx: Ctx, found: Broadcast) -> None:
+    """The club groups screen: linked groups of the clubs in scope, ticked when chosen, and the pin switch."""
+    assert found.id is not None
+    bid = found.id
+    tick = ctx.label("broadcast_tick")
+    linked = [c for c in broadcasts.clubs_in_scope(ctx.session, ctx.actor) if c.chat_id is not None]
+    rows = [
+        [ctx.button("broadcast_unit", ToggleGroup(bid, c.id), name=c.name, mark=tick if c.id in found.groups else "")]
+        for c in linked[:CLUBS_SHOWN]
+        if c.id is not None
+    ]
+    rows.append([ctx.button("broadcast_pin_on" if found.pin else "broadcast_pin_off", TogglePin(bid))])
+    rows.append([ctx.button("broadcast_back", ShowDraft(bid))])
+    ctx.show("broadcasts/groups", rows, b=_describe(ctx, found), available=len(linked))
+
+
+@handler(needs=Need.CADRE)
+def choose_groups(ctx: Ctx) -> None:
+    """Button: which club groups also get the post."""
+    found = broadcasts.get(ctx.session, ctx.actor, _draft_id(ctx))
+    if found.status != BroadcastStatus.DRAFT:
+        raise BadInput("broadcast_not_draft")
+    _show_groups(ctx, found)
+
+
+@handler(write=True, needs=Need.CADRE)
+def toggle_group(ctx: Ctx) -> None:
+    """Button: post in this club's group too, or not (a club in the cadre's scope, with a linked group)."""
+    _show_groups(ctx, broadcasts.toggle_group(ctx.session, ctx.actor, _draft_id(ctx), ctx.pressed(ToggleGroup).club_id))
+
+
+@handler(write=True, needs=Need.CADRE)
+def toggle_pin(ctx: Ctx) -> None:
+    """Button: pin the post in the club groups once delivered, or not."""
+    _show_groups(ctx, broadcasts.toggle_pin(ctx.session, ctx.actor, _draft_id(ctx)))
 
 
 # --- preview and confirmation -----------------------------------------------------------------------------------
@@ -679,6 +745,10 @@ SECTION = Section(
         AllUnits: all_units,
         ToggleRole: toggle_role,
         ToggleYoung: toggle_young,
+        ToggleClub: toggle_club,
+        ChooseGroups: choose_groups,
+        ToggleGroup: toggle_group,
+        TogglePin: toggle_pin,
         AskButtons: ask_buttons,
         ToggleAck: toggle_ack,
         ToggleUrgent: toggle_urgent,

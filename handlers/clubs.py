@@ -16,15 +16,17 @@ from functools import partial
 from typing import Any
 
 from telegram import ChatMemberAdministrator, ChatMemberOwner, InlineKeyboardButton
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ChatJoinRequestHandler, ChatMemberHandler, MessageHandler, filters
 
 from buttons.clubs import (
     AdminClubs,
     Announce,
     ClubList,
+    ClubMembers,
     ClubMembersCsv,
     ClubRequests,
+    ConfirmRemoveMember,
     DecideRequest,
     JoinClub,
     LeaveClub,
@@ -32,6 +34,7 @@ from buttons.clubs import (
     NameLeader,
     NewClub,
     RemoveLeader,
+    RemoveMember,
     ShowClub,
 )
 from buttons.menu import CancelFlow, Home, OpenSection
@@ -58,6 +61,7 @@ ERRORS = "clubs"
 KIND_REQUEST = "clubs_request"
 KIND_DECIDED = "clubs_decided"
 KIND_GROUP = "clubs_group"
+KIND_REMOVED = "clubs_removed"
 
 
 def _club_view(ctx: Ctx, club: clubs.Club) -> dict[str, Any]:
@@ -111,6 +115,7 @@ def _card_keyboard(ctx: Ctx, card: clubs.ClubCard, events: list[runs.Event]) -> 
                 ctx.button("clubs_csv", ClubMembersCsv(club.id)),
             ]
         )
+        rows.append([ctx.button("clubs_members", ClubMembers(club.id), count=card.members)])
         if club.chat_id is not None:
             rows.append([ctx.button("clubs_announce", Announce(club.id))])
     if card.mine == MemberStatus.MEMBER:
@@ -169,18 +174,35 @@ def join_club(ctx: Ctx) -> None:
     _show_card(ctx, club_id)
 
 
-def _remove_from_group(ctx: Ctx, chat_id: int | None, telegram_id: int | None) -> None:
-    """After the commit: ban and at once unban, so they are out of the group but may come back by a new request."""
-    if chat_id is None or telegram_id is None:
+def remove_from_groups(ctx: Ctx, chat_ids: list[int], telegram_id: int | None) -> None:
+    """After the commit: ban and at once unban in each group, so they are out but may come back by a new request.
+
+    Telegram's refusals are expected, not failures: the bot is no longer an admin ("not enough rights"), was removed
+    (Forbidden), or the user is not in the group. Each group is tried on its own; nothing is raised.
+    """
+    if telegram_id is None or not chat_ids:
         return
     bot = ctx.context.bot
 
     async def remove() -> None:
-        try:
-            await bot.ban_chat_member(chat_id, telegram_id)
-            await bot.unban_chat_member(chat_id, telegram_id, only_if_banned=True)
-        except TelegramError as exc:
-            log.info("could not remove a former member from a club group: %s", exc)
+        for chat_id in chat_ids:
+            try:
+                await bot.ban_chat_member(chat_id, telegram_id)
+            except Forbidden:
+                log.info("club group removal: the bot is no longer in the group")
+                continue
+            except BadRequest as exc:
+                # "not enough rights" / "user not found" / "participant_id_invalid": nothing to undo.
+                log.info("club group removal refused: %s", exc.message)
+                continue
+            except TelegramError as exc:
+                log.info("club group removal failed: %s", type(exc).__name__)
+                continue
+            try:
+                await bot.unban_chat_member(chat_id, telegram_id, only_if_banned=True)
+            except TelegramError as exc:
+                # Still banned: a new join request would not reach the bot. Logged for an admin to lift by hand.
+                log.warning("club group unban failed after a removal: %s", type(exc).__name__)
 
     ctx.after_commit.append(remove)
 
@@ -190,7 +212,7 @@ def leave_club(ctx: Ctx) -> None:
     """Button: leave the club (and its group), or withdraw my request."""
     club_id = ctx.pressed(LeaveClub).club_id
     left = clubs.leave(ctx.session, ctx.member, club_id)
-    _remove_from_group(ctx, left.chat_id, left.telegram_id)
+    remove_from_groups(ctx, [left.chat_id] if left.chat_id is not None else [], left.telegram_id)
     ctx.toast = ctx.label("clubs_toast_left")
     _show_card(ctx, club_id)
 
@@ -232,6 +254,56 @@ def decide_request(ctx: Ctx) -> None:
         ctx.notify(who.telegram_id, text, keyboard, kind=KIND_DECIDED, dedupe_key=key)
     ctx.toast = ctx.label("clubs_toast_approved" if approve else "clubs_toast_declined")
     _show_requests(ctx, press.club_id)
+
+
+def _show_members(ctx: Ctx, club_id: int, page: int) -> None:
+    found = clubs.member_list(ctx.session, ctx.member, club_id, PAGE + 1, page * PAGE)
+    shown = found[:PAGE]
+    club = clubs.get_club(ctx.session, club_id)
+    keyboard = [
+        [ctx.button("clubs_remove_member", RemoveMember(club_id, line.person.member_id), name=line.person.name)]
+        for line in shown
+        if not line.leader and line.person.member_id != ctx.member.id
+    ]
+    keyboard += ctx.pager(partial(ClubMembers, club_id), page=page, has_next=len(found) > PAGE)
+    keyboard.append([ctx.button("clubs_back_card", ShowClub(club_id))])
+    lines = [{"name": line.person.name, "leader": line.leader} for line in shown]
+    ctx.show("clubs/members", keyboard, club=club.name, members=lines, page=page)
+
+
+@handler(needs=Need.VERIFIED)
+def show_members(ctx: Ctx) -> None:
+    """Button (leader): the club's members, each with a Remove button (leaders excepted)."""
+    pressed = ctx.pressed(ClubMembers)
+    _show_members(ctx, pressed.club_id, pressed.page or 0)
+
+
+@handler(needs=Need.VERIFIED)
+def ask_remove_member(ctx: Ctx) -> None:
+    """Button (leader): are you sure? Removing also takes them out of the club's group."""
+    press = ctx.pressed(RemoveMember)
+    who = clubs.club_member(ctx.session, ctx.member, press.club_id, press.member_id)
+    club = clubs.get_club(ctx.session, press.club_id)
+    keyboard = [
+        [ctx.button("clubs_remove_confirm", ConfirmRemoveMember(press.club_id, press.member_id))],
+        [ctx.button("clubs_remove_keep", ClubMembers(press.club_id))],
+    ]
+    ctx.show("clubs/confirm_remove", keyboard, club=club.name, name=who.name, linked=club.chat_id is not None)
+
+
+@handler(write=True, needs=Need.VERIFIED)
+def remove_member(ctx: Ctx) -> None:
+    """Button (leader): remove the member from the club and its group (ban + unban); they are told."""
+    press = ctx.pressed(ConfirmRemoveMember)
+    removed = clubs.remove_member(ctx.session, ctx.member, press.club_id, press.member_id)
+    remove_from_groups(ctx, [removed.chat_id] if removed.chat_id is not None else [], removed.telegram_id)
+    who = removed.person
+    if who is not None:
+        text = ctx.t("clubs/removed_notice", who.language, club=removed.club.name)
+        key = f"clubs:removed:{removed.club.id}:{who.member_id}:{ctx.update.update_id}"
+        ctx.notify(who.telegram_id, text, kind=KIND_REMOVED, dedupe_key=key)
+    ctx.toast = ctx.label("clubs_toast_member_removed")
+    _show_members(ctx, press.club_id, 0)
 
 
 @handler(needs=Need.VERIFIED)
@@ -537,6 +609,9 @@ SECTION = Section(
         ClubRequests: show_requests,
         DecideRequest: decide_request,
         ClubMembersCsv: members_csv,
+        ClubMembers: show_members,
+        RemoveMember: ask_remove_member,
+        ConfirmRemoveMember: remove_member,
         AdminClubs: admin_clubs,
         NewClub: new_club,
         ManageClub: manage_club,

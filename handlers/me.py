@@ -8,6 +8,7 @@ from buttons.broadcasts import MuteMenu
 from buttons.me import ConfirmDelete, DeleteAccount, ExportData, MeHome, SetLanguage, ToggleDigest, ToggleRanking
 from buttons.menu import Home
 from handlers.base import Command, Ctx, Need, Section, handler
+from handlers.clubs import remove_from_groups
 from handlers.menu import publish_chat_commands
 from messages import LOCALES
 from models import insight, me, members, points
@@ -114,9 +115,12 @@ def ask_delete(ctx: Ctx) -> None:
 
 @handler(write=True, needs=Need.VERIFIED)
 def delete_account(ctx: Ctx) -> None:
-    """Button: release my welfare claims (refunded), erase my personal data; the ledger stays, anonymised."""
-    restocked = me.delete_account(ctx.session, ctx.member.id, ctx.now, ctx.config.timezone)
-    for item_id in restocked:
+    """Button: release my welfare claims (refunded), erase my personal data; the ledger stays, anonymised.
+    After the commit the account leaves its clubs' linked groups."""
+    telegram_id = ctx.member.telegram_id
+    deleted = me.delete_account(ctx.session, ctx.member.id, ctx.now, ctx.config.timezone)
+    remove_from_groups(ctx, deleted.club_groups, telegram_id)
+    for item_id in deleted.restocked:
         ctx.committed.append(lambda item_id=item_id: ctx.services.soldout.forget(item_id))
     ctx.show("me/deleted")
 

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models import audience as audiences
-from models import outbox
+from models import clubs, outbox
 from models.audience import Audience, AudienceCount
 from models.clock import utcnow
 from models.errors import BadInput, NotAllowed, NotFound
@@ -40,6 +40,8 @@ URL_MAX = 500
 # What a cadre may send: what copyMessage copies as one message and members can read without a special client.
 MEDIA = ("text", "photo", "video", "document", "animation", "audio", "voice")
 KIND_PREFIX = "broadcast:"
+# Posts into club groups are outbox rows of their own kind: they are not members, so not in progress or report.
+GROUP_KIND_PREFIX = "broadcast_group:"
 # Roles an audience may name (cadres and volunteers; the roles of models/members.Role).
 ROLES = ("cadre", "volunteer")
 # Broadcasts listed by /scheduled.
@@ -93,6 +95,10 @@ class Broadcast(SQLModel, table=True):
     repeat: str = Field(default="", max_length=10)
     repeat_until: date | None = None
     parent_id: int | None = Field(default=None, foreign_key="broadcast.id", index=True)
+    # Clubs whose linked Telegram groups also get the post (the outbox paces groups at 20 a minute), and whether
+    # the post is pinned there once delivered.
+    groups: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    pin: bool = False
     recipients: int = 0
     skipped_blocked: int = 0
     # The cadre's confirmation message, edited in place with the live progress.
@@ -185,6 +191,11 @@ class UnitLine:
 def kind_of(broadcast_id: int) -> str:
     """The outbox kind of one broadcast's rows."""
     return f"{KIND_PREFIX}{broadcast_id}"
+
+
+def group_kind_of(broadcast_id: int) -> str:
+    """The outbox kind of one broadcast's posts into club groups."""
+    return f"{GROUP_KIND_PREFIX}{broadcast_id}"
 
 
 def dedupe_key(broadcast_id: int, member_id: int) -> str:
@@ -322,8 +333,66 @@ def set_audience(
     if unknown_roles:
         raise BadInput("role_unknown")
     audiences.in_scope(actor, chosen, all_units)
+    _check_clubs(session, actor, chosen.clubs)
     draft.audience = chosen.to_json()
     return draft
+
+
+def clubs_in_scope(session: Session, actor: Actor) -> list[clubs.Club]:
+    """The clubs a cadre may target, by name: every club for the bureau, for a unit cadre the clubs open only to
+    their units (the clubs they manage: models/clubs.py managed_clubs)."""
+    return clubs.managed_clubs(session, actor)
+
+
+def _check_clubs(session: Session, actor: Actor, club_ids: Iterable[int]) -> None:
+    """NotAllowed when a club is not in this cadre's scope (another unit's club, or one that does not exist)."""
+    wanted = set(club_ids)
+    if wanted and not wanted <= {c.id for c in clubs_in_scope(session, actor)}:
+        raise NotAllowed()
+
+
+def toggle_group(session: Session, actor: Actor, broadcast_id: int, club_id: int) -> Broadcast:
+    """Post the draft in this club's linked group too, or not (a club in the cadre's scope with a linked group)."""
+    draft = _draft(session, actor, broadcast_id)
+    chosen = list(draft.groups)
+    if club_id in chosen:
+        chosen.remove(club_id)
+    else:
+        _check_clubs(session, actor, [club_id])
+        if clubs.get_club(session, club_id).chat_id is None:
+            raise BadInput("broadcast_group_not_linked")
+        chosen = sorted([*chosen, club_id])
+    draft.groups = chosen
+    session.add(draft)
+    session.flush()
+    return draft
+
+
+def toggle_pin(session: Session, actor: Actor, broadcast_id: int) -> Broadcast:
+    """Pin the post in the club groups once delivered (the bot needs the "pin messages" right there), or not."""
+    draft = _draft(session, actor, broadcast_id)
+    draft.pin = not draft.pin
+    session.add(draft)
+    session.flush()
+    return draft
+
+
+def clubs_named(session: Session, club_ids: Iterable[int]) -> list[clubs.Club]:
+    """These clubs (those that still exist), for showing their names."""
+    return list(session.exec(select(clubs.Club).where(col(clubs.Club.id).in_(list(club_ids)))).all())
+
+
+def linked_groups(session: Session, club_ids: Iterable[int]) -> list[tuple[int, int]]:
+    """(club id, group chat id) of these clubs whose group is linked now, by club id."""
+    wanted = list(club_ids)
+    if not wanted:
+        return []
+    query = (
+        select(clubs.Club.id, clubs.Club.chat_id)
+        .where(col(clubs.Club.id).in_(wanted), col(clubs.Club.chat_id).is_not(None))
+        .order_by(col(clubs.Club.id))
+    )
+    return [(int(club_id), int(chat_id)) for club_id, chat_id in session.exec(query).all()]
 
 
 def reach(session: Session, actor: Actor, draft: Broadcast, all_units: Iterable[str], today: date) -> AudienceCount:
@@ -390,10 +459,31 @@ def _queue(
         for row in reachable
     ]
     added = outbox.enqueue_many(session, notices, kind=kind_of(found.id), not_before=not_before or now)
+    _queue_groups(session, found, not_before or now)
     found.recipients = len(reachable)
     found.skipped_blocked = len(rows) - len(reachable)
     found.queued_at = now
     return added
+
+
+def _queue_groups(session: Session, found: Broadcast, not_before: datetime) -> int:
+    """One post per chosen club group still linked (once per broadcast and club: the dedupe key). Link buttons
+    only: "Got it" counts members who received the broadcast in private."""
+    assert found.id is not None
+    markup = keyboard(found, None, None)
+    notices = [
+        outbox.Notice(
+            chat_id=chat_id,
+            text="",
+            dedupe_key=f"bcg:{found.id}:{club_id}",
+            keyboard=markup,
+            copy_from_chat_id=found.source_chat_id,
+            copy_message_id=found.source_message_id,
+            pin=found.pin,
+        )
+        for club_id, chat_id in linked_groups(session, found.groups)
+    ]
+    return outbox.enqueue_many(session, notices, kind=group_kind_of(found.id), not_before=not_before) if notices else 0
 
 
 def send_now(
@@ -412,6 +502,7 @@ def send_now(
     ack button's (callback data, label); `progress_at` is the (chat, message) edited with the progress."""
     found = _draft(session, actor, broadcast_id)
     scoped = audiences.in_scope(actor, audience_of(found), all_units)
+    _check_clubs(session, actor, [*scoped.clubs, *found.groups])
     chat, message = progress_at or (None, None)
     _move(
         session,
@@ -453,6 +544,7 @@ def schedule(
             raise BadInput("broadcast_repeat_end", days=REPEAT_MAX_DAYS)
     # Stored as the author may send it ("all units" of a unit cadre becomes their units): the scheduler has no actor.
     scoped = audiences.in_scope(actor, audience_of(found), all_units)
+    _check_clubs(session, actor, [*scoped.clubs, *found.groups])
     values: dict[str, Any] = {"send_at": at, "audience": scoped.to_json(), "repeat": repeat, "repeat_until": until}
     _move(session, found, (BroadcastStatus.DRAFT,), BroadcastStatus.SCHEDULED, **values)
     return found
@@ -496,7 +588,8 @@ def cancel(session: Session, actor: Actor, broadcast_id: int, now: datetime) -> 
     _move(session, found, expected, BroadcastStatus.CANCELLED, finished_at=now)
     withdrawn = session.exec(
         delete(OutboxMessage).where(
-            col(OutboxMessage.kind) == kind_of(found.id), col(OutboxMessage.status) == outbox.Status.PENDING
+            col(OutboxMessage.kind).in_([kind_of(found.id), group_kind_of(found.id)]),
+            col(OutboxMessage.status) == outbox.Status.PENDING,
         )
     ).rowcount
     return int(withdrawn)
@@ -581,6 +674,8 @@ def _next_run_of(session: Session, parent: Broadcast, now: datetime, tz: ZoneInf
         urgent=parent.urgent,
         category=parent.category,
         mandatory=parent.mandatory,
+        groups=parent.groups,
+        pin=parent.pin,
         status=BroadcastStatus.SENDING,
         send_at=ran_at,
         parent_id=parent.id,

@@ -311,6 +311,72 @@ def decide(session: Session, leader: Member, club_id: int, member_id: int, appro
     return found[0] if found else None
 
 
+@dataclass(frozen=True)
+class RosterLine:
+    person: Person
+    leader: bool
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A leader removed a member: who to tell (None when they cannot be written to) and the group to leave."""
+
+    club: Club
+    person: Person | None
+    chat_id: int | None
+    telegram_id: int | None
+
+
+def member_list(session: Session, leader: Member, club_id: int, limit: int, offset: int = 0) -> list[RosterLine]:
+    """The club's members (not requesters) for a leader of the club: leaders first, then by joining order."""
+    _require_leader(session, leader, club_id)
+    rows = session.exec(
+        select(ClubMember.member_id, ClubMember.leader)
+        .where(col(ClubMember.club_id) == club_id, col(ClubMember.status) == MemberStatus.MEMBER)
+        .order_by(col(ClubMember.leader).desc(), col(ClubMember.joined_at), col(ClubMember.id))
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    found = {p.member_id: p for p in people(session, [member_id for member_id, _ in rows])}
+    return [RosterLine(found[member_id], bool(leader)) for member_id, leader in rows if member_id in found]
+
+
+def club_member(session: Session, leader: Member, club_id: int, member_id: int) -> Person:
+    """One member of the club as a leader of it sees them (to confirm a removal)."""
+    _require_leader(session, leader, club_id)
+    if not belongs(session, member_id, club_id):
+        raise DomainError("clubs_member_gone")
+    found = people(session, [member_id])
+    if not found:
+        raise DomainError("clubs_member_gone")
+    return found[0]
+
+
+def remove_member(session: Session, leader: Member, club_id: int, member_id: int) -> Removed:
+    """A leader removes a member from the club (not themselves, not another leader: cadres name leaders).
+    Conditional: a second press finds nobody to remove."""
+    club = _require_leader(session, leader, club_id)
+    if member_id == leader.id:
+        raise DomainError("clubs_remove_self")
+    row = _row(session, club.id, member_id)
+    if row is not None and row.leader:
+        raise DomainError("clubs_remove_leader")
+    gone = session.exec(
+        delete(ClubMember).where(
+            col(ClubMember.club_id) == club.id,
+            col(ClubMember.member_id) == member_id,
+            col(ClubMember.status) == MemberStatus.MEMBER,
+            col(ClubMember.leader).is_(False),
+        )
+    ).rowcount
+    if gone != 1:
+        raise DomainError("clubs_member_gone")
+    audit.record(session, leader.telegram_id or 0, "club_remove_member", f"member:{member_id}", club=club.id)
+    target = session.get(Member, member_id)
+    found = people(session, [member_id])
+    return Removed(club, found[0] if found else None, club.chat_id, target.telegram_id if target else None)
+
+
 def roster(session: Session, actor: Actor, club_id: int) -> tuple[Club, list[tuple[Member, ClubMember]]]:
     """The member list for a leader of the club or a cadre (CSV export)."""
     club = get_club(session, club_id)

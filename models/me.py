@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -75,11 +76,16 @@ def export_member(session: Session, member_id: int) -> dict[str, Any]:
     }
 
 
-def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo) -> list[int]:
-    """Delete an account: release and refund every live welfare claim, then erase the member everywhere.
+@dataclass(frozen=True)
+class Deleted:
+    """What an account deletion leaves to do after the commit."""
 
-    Returns the ids of welfare items whose stock came back (their cached "sold out" must be forgotten).
-    """
+    restocked: list[int]  # welfare items whose stock came back (their cached "sold out" must be forgotten)
+    club_groups: list[int]  # linked club groups the account must be removed from (ban + unban)
+
+
+def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo) -> Deleted:
+    """Delete an account: release and refund every live welfare claim, then erase the member everywhere."""
     restocked = welfare.release_member(session, member_id, now, tz)
     activity.erase_member(session, member_id)
     insight.erase_member(session, member_id)
@@ -87,10 +93,10 @@ def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo
     ideas.forget_member(session, member_id)
     feedback.forget_member(session, member_id, now)
     runs.forget_member(session, member_id, now)
-    clubs.forget_member(session, member_id)
+    club_groups = clubs.forget_member(session, member_id)
     show.forget_member(session, member_id)
     care.erase_member(session, member_id, now)
     broadcasts.forget_member(session, member_id)
     surveys.erase_member(session, member_id)
     members.erase_member(session, member_id)
-    return restocked
+    return Deleted(restocked, club_groups)

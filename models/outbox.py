@@ -65,6 +65,8 @@ class OutboxMessage(SQLModel, table=True):
     # A copy of a stored message (a broadcast): copyMessage from this chat and message instead of `text`.
     copy_from_chat_id: int | None = Field(default=None, sa_type=BigInteger)
     copy_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    # Pin the message once delivered (a broadcast's post in a club group); a refused pin does not undo the send.
+    pin: bool = False
     last_error: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -85,6 +87,7 @@ class Notice:
     photo: str | None = None
     copy_from_chat_id: int | None = None
     copy_message_id: int | None = None
+    pin: bool = False
 
 
 def enqueue(
@@ -123,6 +126,7 @@ def enqueue_many(
             "photo": notice.photo,
             "copy_from_chat_id": notice.copy_from_chat_id,
             "copy_message_id": notice.copy_message_id,
+            "pin": notice.pin,
             "kind": kind,
             "dedupe_key": notice.dedupe_key,
             "member_id": notice.member_id,

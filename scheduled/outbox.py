@@ -50,6 +50,7 @@ STOP_TIMEOUT_SECONDS = 15.0
 CHAT_TABLE_PRUNE_SIZE = 10_000
 # Telegram descriptions of a 400 that are worth their own code in last_error.
 BAD_REQUEST_CODES = (
+    ("not enough rights", "no_rights"),
     ("chat not found", "chat_not_found"),
     ("user not found", "chat_not_found"),
     ("can't parse", "bad_markup"),
@@ -141,6 +142,17 @@ def bad_request_code(exc: BadRequest) -> str:
     return next((code for fragment, code in BAD_REQUEST_CODES if fragment in description), "bad_request")
 
 
+async def pin_quietly(bot: Bot, chat_id: int, message_id: int) -> None:
+    """Pin a delivered message; a refusal (no "pin messages" right, the bot removed) is logged, never raised: the
+    message itself was delivered and must be settled as sent."""
+    try:
+        await bot.pin_chat_message(chat_id, message_id, disable_notification=True)
+    except BadRequest as exc:
+        log.warning("could not pin a delivered message (%s)", bad_request_code(exc))
+    except TelegramError as exc:
+        log.warning("could not pin a delivered message (%s)", type(exc).__name__)
+
+
 def bot_sender(bot: Bot) -> SendFn:
     """The real send: text or photo (a voucher QR is drawn here), HTML, keyboard; returns the message id."""
 
@@ -151,6 +163,8 @@ def bot_sender(bot: Bot) -> SendFn:
             copied = await bot.copy_message(
                 row.chat_id, row.copy_from_chat_id, row.copy_message_id, reply_markup=markup
             )
+            if row.pin:
+                await pin_quietly(bot, row.chat_id, copied.message_id)
             return copied.message_id
         if row.photo:
             photo: str | InputFile = row.photo

@@ -272,6 +272,8 @@ class BotAPIServer:
         self.group_per_minute = group_per_minute
         self.private_per_second = private_per_second
         self.blocked: set[int] = set(blocked_chats)
+        # Groups where the bot lacks the "pin messages" right (pinChatMessage answers 400 there).
+        self.no_pin_rights: set[int] = set()
         self.calls: list[dict[str, Any]] = []
         self.rate_limited = 0
         self.unknown_methods: list[str] = []
@@ -322,6 +324,9 @@ class BotAPIServer:
                 "sendPhoto",
                 "copyMessage",
                 "deleteMessage",
+                "pinChatMessage",
+                "banChatMember",
+                "unbanChatMember",
                 "close",
                 "logOut",
             )
@@ -882,6 +887,31 @@ class BotAPIServer:
                 return True
             raise bad_request("message to delete not found")
         return True
+
+    def _m_pinChatMessage(self, params: dict[str, Any]) -> bool:
+        """pinChatMessage: the bot's message is marked pinned (400 where the bot may not pin)."""
+        chat_id = self._chat_id(params)
+        if chat_id in self.no_pin_rights:
+            raise bad_request("not enough rights to manage pinned messages in the chat")
+        message_id = params.get("message_id")
+        stored = self._chats.get(chat_id, {}).get(message_id) if isinstance(message_id, int) else None
+        if stored is None:
+            raise bad_request("message to pin not found")
+        stored["pinned"] = True
+        return True
+
+    def _m_banChatMember(self, params: dict[str, Any]) -> bool:
+        """banChatMember: accepted (the stand-in keeps no member lists)."""
+        return True
+
+    def _m_unbanChatMember(self, params: dict[str, Any]) -> bool:
+        """unbanChatMember: accepted."""
+        return True
+
+    def pinned(self, chat_id: int) -> list[int]:
+        """The ids of the bot's pinned messages in a chat."""
+        with self._cond:
+            return sorted(m for m, stored in self._chats.get(chat_id, {}).items() if stored.get("pinned"))
 
     def _m_close(self, _params: dict[str, Any]) -> bool:
         """close: accepted."""

@@ -110,6 +110,11 @@ class FakeBotAPI(BaseRequest):
         "declineChatJoinRequest",
         "setChatMenuButton",
         "copyMessage",
+        "banChatMember",
+        "unbanChatMember",
+        "createChatInviteLink",
+        "sendVenue",
+        "pinChatMessage",
     }
 
     def __init__(self) -> None:
@@ -130,6 +135,10 @@ class FakeBotAPI(BaseRequest):
         self._ids = itertools.count(1)
         # What users sent (chat id, message id) -> the message, for copyMessage.
         self.user_messages: dict[tuple[int, int], dict[str, Any]] = {}
+        # Club groups: ("ban" | "unban", chat id, user id) in order; pinned (chat id, message id); invite links made.
+        self.removals: list[tuple[str, int, int]] = []
+        self.pins: list[tuple[int, int]] = []
+        self.links: list[tuple[int, str]] = []
 
     @property
     def read_timeout(self) -> float:
@@ -339,6 +348,33 @@ class FakeBotAPI(BaseRequest):
     def _declineChatJoinRequest(self, params: dict[str, Any]) -> bool:
         self.join_decisions.append(("decline", int(params["chat_id"]), int(params["user_id"])))
         return True
+
+    def _banChatMember(self, params: dict[str, Any]) -> bool:
+        self.removals.append(("ban", int(params["chat_id"]), int(params["user_id"])))
+        return True
+
+    def _unbanChatMember(self, params: dict[str, Any]) -> bool:
+        self.removals.append(("unban", int(params["chat_id"]), int(params["user_id"])))
+        return True
+
+    def _pinChatMessage(self, params: dict[str, Any]) -> bool:
+        self.pins.append((int(params["chat_id"]), int(params["message_id"])))
+        return True
+
+    def _createChatInviteLink(self, params: dict[str, Any]) -> dict[str, Any]:
+        link = f"https://t.me/+fake{next(self._ids)}"
+        self.links.append((int(params["chat_id"]), link))
+        return {
+            "invite_link": link,
+            "creator": {"id": 1, "is_bot": True, "first_name": "bot"},
+            "creates_join_request": bool(params.get("creates_join_request")),
+            "is_primary": False,
+            "is_revoked": False,
+        }
+
+    def _sendVenue(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        return {"message_id": next(self._ids), "date": 0, "chat": {"id": chat_id, "type": "private"}}
 
     def _getUpdates(self, _params: dict[str, Any]) -> list[Any]:
         return []

@@ -271,3 +271,36 @@ def test_two_processes_on_postgres_leader_killed_mid_broadcast(tmp_path: Path) -
     # One sender at a time: the survivor's first copy came after the dead leader's last.
     assert max(c["at"] for c in copies(apis[leader])) < min(c["at"] for c in copies(apis[survivor]))
     assert duplicated <= left and duplicates <= len(left) <= BATCH_SIZE and recovered == len(left)
+
+
+def test_club_group_posts_are_paced_and_pinned_against_the_stand_in(tmp_path: Path) -> None:
+    """A broadcast's posts into club groups (outbox rows with pin): 20/min per group holds, each delivered post is
+    pinned, and a group where the bot may not pin still gets its post (the refusal is only logged)."""
+    url = f"sqlite:///{tmp_path / 'groups.db'}"
+    no_rights = GROUP - 1
+    api = BotAPIServer(TOKEN, global_per_second=SCALED_GLOBAL, private_per_second=1, group_per_minute=20)
+    api.no_pin_rights.add(no_rights)
+    api.start()
+    try:
+        source = api.user_message(AUTHOR, "俱乐部通知")
+        db = Database(url)
+        fresh_schema(db)
+        notices = [
+            outbox.Notice(chat, "", f"bcg:{n}:{chat}", copy_from_chat_id=AUTHOR, copy_message_id=source, pin=True)
+            for n in range(3)
+            for chat in (GROUP, no_rights)
+        ]
+        with db.writing() as session:
+            outbox.enqueue_many(session, notices, kind="broadcast_group:1")
+        asyncio.run(db.dispose())
+        settings = OutboxSettings(global_per_second=SCALED_GLOBAL, batch_size=10, in_flight_timeout_seconds=30)
+        outcomes = asyncio.run(_send_all(url, api, settings))
+    finally:
+        api.stop()
+    assert api.rate_limited == 0, outcomes
+    assert [r.status for r in rows_of(url)] == ["sent"] * 6
+    to_group = sorted(c["at"] for c in copies(api) if chat_of(c) == GROUP)
+    assert len(to_group) == 3 and min(b - a for a, b in itertools.pairwise(to_group)) >= 2.5
+    sent_ids = sorted(r.telegram_message_id for r in rows_of(url) if r.chat_id == GROUP)
+    assert api.pinned(GROUP) == sent_ids and api.pinned(no_rights) == []
+    assert len([c for c in api.calls_of("pinChatMessage") if chat_of(c) == no_rights]) == 3

@@ -12,11 +12,21 @@ import pytest
 from sqlmodel import col, select
 
 import handlers.runs
-from buttons.clubs import ClubMembersCsv, ClubRequests, DecideRequest, JoinClub, ManageClub
+from buttons.clubs import (
+    ClubMembers,
+    ClubMembersCsv,
+    ClubRequests,
+    ConfirmRemoveMember,
+    DecideRequest,
+    JoinClub,
+    ManageClub,
+    RemoveMember,
+)
 from models import clubs
 from models.clubs import Club, ClubDraft, ClubMember
 from models.members import Role, load_actor
 from tests.conftest import ADMIN_ID, NOW, make_member
+from tests.harness import TelegramFailure
 
 GROUP = -100555
 OTHER_GROUP = -100556
@@ -34,8 +44,7 @@ def refresh_at_once(monkeypatch):
 def group_api(bot):
     """The Bot API calls club groups need, answered like Telegram would."""
     api = bot.api
-    api.KNOWN = set(api.KNOWN) | {"createChatInviteLink", "banChatMember", "unbanChatMember"}
-    api.links, api.removals = [], []
+    # banChatMember / unbanChatMember are answered by the harness (recorded in api.removals).
 
     def create_link(params: dict[str, Any]) -> dict[str, Any]:
         assert params["creates_join_request"] is True
@@ -50,8 +59,6 @@ def group_api(bot):
         }
 
     api._createChatInviteLink = create_link
-    api._banChatMember = lambda p: api.removals.append(("ban", int(p["chat_id"]), int(p["user_id"]))) or True
-    api._unbanChatMember = lambda p: api.removals.append(("unban", int(p["chat_id"]), int(p["user_id"]))) or True
     return api
 
 
@@ -319,3 +326,78 @@ async def test_club_runs_and_announcements_are_posted_in_the_group_through_the_o
     await leader.click("📣 在群里发公告")
     await leader.send("本周六 7 点滨江大道集合！")
     assert "公告" in bot.api.chats[GROUP][-1].text and "本周六 7 点" in bot.api.chats[GROUP][-1].text
+
+
+async def test_a_deleted_account_leaves_every_linked_club_group(bot, group_api):
+    await make_member(bot.db, 6701, name="队长")
+    await make_member(bot.db, 6702, language="en")
+    run_id = await make_club(bot, leader=6701)
+    chess_id = await make_club(bot, "chess", leader=6701)
+    await make_club(bot, "go", open_=True)
+    with bot.db.writing() as s:
+        s.add(ClubMember(club_id=run_id, member_id=2))
+        s.add(ClubMember(club_id=chess_id, member_id=2))
+    await bot.user(6701, chat_id=GROUP).send("/linkclub run")
+    await bot.user(6701, chat_id=OTHER_GROUP).send("/linkclub chess")
+    # The bot lost its rights in the chess group: that removal is refused by Telegram, the other goes through.
+    group_api.fail("banChatMember", TelegramFailure(400, "Bad Request: not enough rights"), chat_id=OTHER_GROUP)
+    user = bot.user(6702)
+    await user.send("/me")
+    await user.click("🗑 Delete my account")
+    await user.click("Yes, delete it")
+    assert "deleted" in user.last.text.lower()
+    assert group_api.removals == [("ban", GROUP, 6702), ("unban", GROUP, 6702)]
+    tried = sorted((c.method, int(c.params["chat_id"])) for c in group_api.calls if c.method.endswith("ChatMember"))
+    assert tried == [("banChatMember", OTHER_GROUP), ("banChatMember", GROUP), ("unbanChatMember", GROUP)]
+    with bot.db.reading() as s:
+        assert s.exec(select(ClubMember.member_id).where(ClubMember.member_id == 2)).all() == []
+    await user.request_join(GROUP)
+    assert bot.api.join_decisions[-1] == ("decline", GROUP, 6702)
+
+
+async def test_a_leader_removes_a_member_from_the_club_and_its_group(bot, group_api):
+    await make_member(bot.db, 6801, name="队长")
+    await make_member(bot.db, 6802, name="Alice", language="en")
+    await make_member(bot.db, 6803, name="旁人")
+    await make_member(bot.db, 6804, name="二队长")
+    club_id = await make_club(bot, leader=6801)
+    with bot.db.writing() as s:
+        s.add(ClubMember(club_id=club_id, member_id=2))
+        s.add(ClubMember(club_id=club_id, member_id=3))
+        actor = load_actor(s, ADMIN_ID, bot.config.admin_ids)
+        clubs.set_leader(s, actor, club_id, s.get(clubs.Member, 4), True, NOW)
+    await bot.user(6801, chat_id=GROUP).send("/linkclub run")
+    # A plain member of the club cannot list, ask or confirm a removal, whatever they press.
+    outsider = bot.user(6803)
+    await outsider.send("/clubs")
+    for forged in (ClubMembers(club_id), RemoveMember(club_id, 2), ConfirmRemoveMember(club_id, 2)):
+        await outsider.press(forged.pack())
+        assert outsider.last_answer() == "只有俱乐部负责人可以这样做。"
+    leader = bot.user(6801)
+    await leader.send("/clubs")
+    await leader.click("run 俱乐部")
+    await leader.click("👥 成员（4）")
+    assert "队长（负责人）" in leader.last.text and "二队长（负责人）" in leader.last.text
+    # Leaders (themselves, another leader) have no Remove button; forged presses are refused too.
+    assert sorted(leader.last.labels[:2]) == ["✖️ 移出：Alice", "✖️ 移出：旁人"]
+    await leader.press(ConfirmRemoveMember(club_id, 1).pack())
+    assert "不能把自己移出" in (leader.last_answer() or leader.last.text)
+    await leader.press(ConfirmRemoveMember(club_id, 4).pack())
+    assert "负责人由工会干部指定" in (leader.last_answer() or leader.last.text)
+    await leader.click("✖️ 移出：Alice")
+    assert "确定要把 <b>Alice</b> 移出「run 俱乐部」吗" in leader.last.text and "俱乐部群" in leader.last.text
+    await leader.click("↩️ 不移出")
+    await leader.click("✖️ 移出：Alice")
+    confirm = leader.last
+    await leader.click("确认移出")
+    assert leader.last_answer() == "已移出" and "Alice" not in leader.last.text
+    assert group_api.removals == [("ban", GROUP, 6802), ("unban", GROUP, 6802)]
+    assert "A leader removed you from “run 俱乐部”" in bot.user(6802, "en").last.text
+    with bot.db.reading() as s:
+        assert s.exec(select(ClubMember).where(ClubMember.member_id == 2)).first() is None
+    # The same confirmation pressed again finds nobody to remove, and nobody is told twice.
+    await leader.press(ConfirmRemoveMember(club_id, 2).pack(), confirm)
+    assert "已经不是俱乐部成员" in (leader.last_answer() or leader.last.text)
+    assert len(group_api.removals) == 2
+    await bot.user(6802).request_join(GROUP)
+    assert bot.api.join_decisions[-1] == ("decline", GROUP, 6802)

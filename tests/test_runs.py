@@ -317,7 +317,6 @@ async def test_every_posted_copy_of_a_card_is_updated_throttled(bot, monkeypatch
 async def test_a_location_pin_for_the_meeting_point(bot):
     await make_member(bot.db, 5951)
     user = bot.user(5951)
-    bot.api.KNOWN = set(bot.api.KNOWN) | {"sendVenue"}
     venues = []
     bot.api._sendVenue = lambda p: (
         venues.append((float(p["latitude"]), float(p["longitude"])))

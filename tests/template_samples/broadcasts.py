@@ -6,11 +6,14 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+from handlers.broadcasts import CLUBS_SHOWN
 from models.broadcasts import LABEL_MAX, MAX_BUTTONS, REPEAT_MAX_DAYS, Progress, UnitLine
+from models.clubs import NAME_MAX
 from tests.template_samples._shared import AT, BIG, CONFIG, longest_unit, typed, unit_names
 
 CAPTIONS = {"broadcasts/csv_caption"}
-LABEL_VARS = {"mark": "✅ ", "number": BIG, "status": "已停止", "withdrawn": BIG}
+CLUB_NAME = typed(NAME_MAX)
+LABEL_VARS = {"mark": "✅ ", "number": BIG, "status": "已停止", "withdrawn": BIG, "count": BIG}
 
 
 def _broadcast(locale: str, **overrides: Any) -> dict[str, Any]:
@@ -24,6 +27,9 @@ def _broadcast(locale: str, **overrides: Any) -> dict[str, Any]:
         "units": unit_names(locale),
         "roles": ["cadre", "volunteer"],
         "under_35": True,
+        "clubs": [CLUB_NAME] * CLUBS_SHOWN,
+        "groups": [CLUB_NAME] * CLUBS_SHOWN,
+        "pin": True,
         "status": "scheduled",
         "send_at": AT,
         "repeat": "weekdays",
@@ -48,7 +54,18 @@ def _line() -> SimpleNamespace:
 def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
     full = _broadcast(locale)
     plain = _broadcast(
-        locale, buttons=[], ack=False, urgent=False, units=[], roles=[], under_35=False, send_at=None, repeat=""
+        locale,
+        buttons=[],
+        ack=False,
+        urgent=False,
+        units=[],
+        roles=[],
+        under_35=False,
+        send_at=None,
+        repeat="",
+        clubs=[],
+        groups=[],
+        pin=False,
     )
     quiet = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
     report = [{"unit": longest_unit(locale), "line": _line()}] * len(CONFIG.units)
@@ -101,6 +118,8 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
             {"b": full, "p": None, "report": []},
         ],
         "broadcasts/csv_caption": [{"id": BIG}],
+        "broadcasts/groups": [{"b": full, "available": BIG}, {"b": plain, "available": 0}],
+        "errors/broadcast_group_not_linked": [{}],
         "errors/broadcast_unsupported": [{}],
         "errors/broadcast_empty": [{}],
         "errors/broadcast_too_many_buttons": [{"limit": MAX_BUTTONS}],

@@ -13,7 +13,7 @@ CAPTIONS = {"clubs/card", "clubs/csv_caption"}
 LINK = "https://t.me/+" + "A" * 22
 CLUB_NAME = typed(NAME_MAX)
 
-LABEL_VARS = {"mine": "pending"}
+LABEL_VARS = {"mine": "pending", "count": BIG}
 
 
 def club(locale: str, **overrides: Any) -> dict[str, Any]:
@@ -86,6 +86,18 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
                 "group_migrated",
             )
         },
+        "clubs/members": [
+            {"club": CLUB_NAME, "members": [{"name": NAME, "leader": True}] * PAGE, "page": BIG},
+            {"club": CLUB_NAME, "members": [], "page": 0},
+        ],
+        "clubs/confirm_remove": [
+            {"club": CLUB_NAME, "name": NAME, "linked": True},
+            {"club": CLUB_NAME, "name": NAME, "linked": False},
+        ],
+        "clubs/removed_notice": [{"club": CLUB_NAME}],
+        "errors/clubs_remove_self": [{}],
+        "errors/clubs_remove_leader": [{}],
+        "errors/clubs_member_gone": [{}],
         "errors/clubs_not_found": [{}],
         "errors/clubs_not_leader": [{}],
         "errors/clubs_not_open_to_unit": [{}],
