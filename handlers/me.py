@@ -98,7 +98,7 @@ def toggle_digest(ctx: Ctx) -> None:
 @handler(needs=Need.VERIFIED)
 def export_data(ctx: Ctx) -> None:
     """Button: a JSON document with everything stored about me."""
-    data = me.export_member(ctx.session, ctx.member.id)
+    data = me.export_member(ctx.session, ctx.member.id, ctx.config.care_key)
     content = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode()
     ctx.send_document(content, "gongshe-my-data.json", "me/export_caption")
     ctx.toast = ctx.label("export_ready")

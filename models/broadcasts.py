@@ -820,3 +820,35 @@ def forget_member(session: Session, member_id: int) -> int:
     acks = session.exec(delete(BroadcastAck).where(col(BroadcastAck.member_id) == member_id)).rowcount
     mutes = session.exec(delete(BroadcastMute).where(col(BroadcastMute.member_id) == member_id)).rowcount
     return int(acks) + int(mutes)
+
+
+def export_member(session: Session, member_id: int) -> dict[str, Any]:
+    """The member's acknowledgements and muted categories (for "export my data")."""
+    acks = session.exec(
+        select(BroadcastAck).where(col(BroadcastAck.member_id) == member_id).order_by(col(BroadcastAck.broadcast_id))
+    )
+    mutes = session.exec(select(BroadcastMute.category).where(col(BroadcastMute.member_id) == member_id))
+    return {
+        "acknowledged": [{"broadcast": a.broadcast_id, "at": a.at} for a in acks],
+        "muted_categories": sorted(mutes),
+    }
+
+
+def forget_author(session: Session, telegram_id: int) -> None:
+    """A cadre's account was deleted: their broadcasts stay for the records under author 0, with no progress card in
+    their chat; their drafts are discarded. A broadcast still to go out keeps its source chat (it is copied from
+    there) until it is done."""
+    theirs = col(Broadcast.author_telegram_id) == telegram_id
+    session.exec(
+        update(Broadcast)
+        .where(theirs, col(Broadcast.status) == BroadcastStatus.DRAFT)
+        .values(status=BroadcastStatus.DISCARDED)
+    )
+    finished = [BroadcastStatus.DONE, BroadcastStatus.CANCELLED, BroadcastStatus.DISCARDED]
+    session.exec(update(Broadcast).where(theirs, col(Broadcast.status).in_(finished)).values(source_chat_id=0))
+    session.exec(
+        update(Broadcast)
+        .where(theirs)
+        .values(author_telegram_id=0, progress_chat_id=None, progress_message_id=None)
+        .execution_options(synchronize_session=False)
+    )

@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import CheckConstraint, func, update
 from sqlalchemy.exc import IntegrityError
@@ -451,3 +452,29 @@ def raters_to_ask(session: Session, period: date, after_id: int, limit: int) -> 
         .limit(limit)
     ).all()
     return [Rater(*row) for row in rows]
+
+
+def export_member(session: Session, member_id: int) -> dict[str, Any]:
+    """The member's feedback threads (anonymous ones too: the member's own thread is theirs) with every message in
+    them, and the periods they rated in: never the rating itself, which is stored apart with no link by design."""
+    threads = session.exec(
+        select(FeedbackThread).where(col(FeedbackThread.member_id) == member_id).order_by(col(FeedbackThread.id))
+    ).all()
+    said: dict[int, list[dict[str, Any]]] = {t.id: [] for t in threads if t.id is not None}
+    if said:
+        rows = session.exec(
+            select(FeedbackMessage)
+            .where(col(FeedbackMessage.thread_id).in_(list(said)))
+            .order_by(col(FeedbackMessage.id))
+        )
+        for m in rows:
+            said[m.thread_id].append(m.model_dump(include={"from_member", "body", "created_at"}))
+    periods = session.exec(
+        select(SatisfactionVote.period)
+        .where(col(SatisfactionVote.member_id) == member_id)
+        .order_by(col(SatisfactionVote.period))
+    )
+    return {
+        "threads": [{**t.model_dump(exclude={"id", "member_id"}), "messages": said[t.id]} for t in threads if t.id],
+        "satisfaction_rated_periods": list(periods),
+    }

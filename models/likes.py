@@ -147,3 +147,21 @@ def liked(session: Session, kind: Kind, target_id: int, liker_id: int) -> bool:
 def forget_member(session: Session, member_id: int) -> None:
     """An erased member's likes go (the counts they made stay on the things: they are not personal)."""
     session.exec(delete(Like).where((col(Like.liker_id) == member_id) | (col(Like.author_id) == member_id)))
+
+
+def export_member(session: Session, member_id: int, kind: Kind) -> dict[str, list[dict[str, object]]]:
+    """The likes this member gave, and the ones their things received without who gave them (export my data)."""
+    given = session.exec(
+        select(Like.target_id, Like.created_at)
+        .where(col(Like.liker_id) == member_id, col(Like.kind) == kind)
+        .order_by(col(Like.id))
+    )
+    received = session.exec(
+        select(Like.target_id, Like.earned, Like.created_at)
+        .where(col(Like.author_id) == member_id, col(Like.kind) == kind)
+        .order_by(col(Like.id))
+    )
+    return {
+        "likes_given": [{"target": t, "at": at} for t, at in given],
+        "likes_received": [{"target": t, "points": earned, "at": at} for t, earned, at in received],
+    }

@@ -7,9 +7,26 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import null, update
 from sqlmodel import Session, col, select
 
-from models import activity, broadcasts, care, clubs, feedback, ideas, insight, members, runs, show, surveys, welfare
+from models import (
+    activity,
+    broadcasts,
+    care,
+    clubs,
+    feedback,
+    ideas,
+    insight,
+    members,
+    outbox,
+    quizzes,
+    reading,
+    runs,
+    show,
+    surveys,
+    welfare,
+)
 from models.activity import Activity
 from models.audit import AuditEntry
 from models.errors import NotFound
@@ -17,12 +34,19 @@ from models.flows import FlowState
 from models.members import Member, RoleGrant
 from models.outbox import OutboxMessage
 from models.points import LedgerEntry
+from models.quizzes import Quiz
+from models.surveys import Survey
 from models.welfare import WelfareClaim, WelfareItem, WelfareReminder
 
 
-def export_member(session: Session, member_id: int) -> dict[str, Any]:
+def export_member(session: Session, member_id: int, care_key: str = "") -> dict[str, Any]:
     """Everything stored about this member: profile, roles, ledger, open flow, audit entries about them, welfare
-    claims with their voucher codes, reminders, the messages queued or sent to them, and their days of activity."""
+    claims with their voucher codes, reminders, the messages queued or sent to them, their days of activity, and one
+    part per section (broadcasts, clubs, runs, feedback, quizzes, care, show, reading).
+
+    Anonymity holds: feedback tells only the periods they rated in, never a rating (stored apart with no link);
+    care opens only the member's own booking notes (with `care_key`, CARE_KEY), never a counsellor's note; nothing
+    another member did (who liked, who answered their event, whose request a handler saw) is in it."""
     member = session.get(Member, member_id)
     if member is None:
         raise NotFound()
@@ -73,6 +97,16 @@ def export_member(session: Session, member_id: int) -> dict[str, Any]:
             m.model_dump(include={"id", "kind", "text", "photo", "status", "created_at", "sent_at"}) for m in messages
         ],
         "activity": [{"day": day, "section": section} for day, section in days],
+        "insight_digest": insight.digest_on(session, member_id),
+        "broadcasts": broadcasts.export_member(session, member_id),
+        "clubs": clubs.export_rows(session, member_id),
+        "runs": runs.export_member(session, member_id),
+        "feedback": feedback.export_member(session, member_id),
+        "quizzes": quizzes.export_member(session, member_id),
+        "care": care.export_member(session, member_id, care_key),
+        "show": show.export_member(session, member_id),
+        "reading": reading.export_member(session, member_id),
+        "surveys": surveys.export_member(session, member_id),
     }
 
 
@@ -98,5 +132,58 @@ def delete_account(session: Session, member_id: int, now: datetime, tz: ZoneInfo
     care.erase_member(session, member_id, now)
     broadcasts.forget_member(session, member_id)
     surveys.erase_member(session, member_id)
+    identity = select(Member.telegram_id, Member.name, Member.employee_no).where(col(Member.id) == member_id)
+    who = session.exec(identity).first()
+    if who is not None:
+        telegram_id, name, employee_no = who
+        if telegram_id is not None:
+            _forget_actor(session, telegram_id)
+        _forget_mentions(session, [t for t in (name, employee_no) if t and len(t) >= MENTION_MIN])
     members.erase_member(session, member_id)
     return Deleted(restocked, club_groups)
+
+
+# Shorter names or numbers are not searched for in others' messages (they would match too much).
+MENTION_MIN = 2
+
+
+def _forget_actor(session: Session, telegram_id: int) -> None:
+    """What the member did as a cadre (audit log, points granted, vouchers redeemed, items, quizzes and broadcasts
+    made) stays for the records, under actor 0 instead of their Telegram id, the way the erasure itself is logged;
+    broadcast copies already sent no longer point at their chat (ones still to send need it)."""
+    session.exec(update(AuditEntry).where(col(AuditEntry.actor_telegram_id) == telegram_id).values(actor_telegram_id=0))
+    session.exec(
+        update(LedgerEntry).where(col(LedgerEntry.actor_telegram_id) == telegram_id).values(actor_telegram_id=None)
+    )
+    session.exec(
+        update(WelfareClaim)
+        .where(col(WelfareClaim.redeemed_by_telegram_id) == telegram_id)
+        .values(redeemed_by_telegram_id=0)
+    )
+    session.exec(
+        update(WelfareItem)
+        .where(col(WelfareItem.created_by_telegram_id) == telegram_id)
+        .values(created_by_telegram_id=0)
+    )
+    session.exec(update(Quiz).where(col(Quiz.created_by) == telegram_id).values(created_by=0))
+    session.exec(update(Survey).where(col(Survey.created_by) == telegram_id).values(created_by=0))
+    session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.copy_from_chat_id) == telegram_id, col(OutboxMessage.status) == outbox.Status.SENT)
+        .values(copy_from_chat_id=None, copy_message_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    broadcasts.forget_author(session, telegram_id)
+
+
+def _forget_mentions(session: Session, words: list[str]) -> None:
+    """Notices already sent to others that name the member (a join request, a request to a handler) keep no text;
+    ones still to be sent are left to go out."""
+    for word in words:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.status) == outbox.Status.SENT, col(OutboxMessage.text).like(pattern, escape="\\"))
+            .values(text="", reply_markup=null())
+            .execution_options(synchronize_session=False)
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import CheckConstraint, UniqueConstraint, delete, func, update
 from sqlalchemy.exc import IntegrityError
@@ -538,3 +539,32 @@ def forget_member(session: Session, member_id: int) -> None:
         session.exec(delete(Note).where(col(Note.id).in_(notes)))
     for table in (BookMark, Checkin, Progress):
         session.exec(delete(table).where(col(table.member_id) == member_id))
+
+
+def export_member(session: Session, member_id: int) -> dict[str, Any]:
+    """The member's book marks, notes, festival check-ins and progress, and the likes they gave and got."""
+    marks = session.exec(
+        select(BookMark, Book.title)
+        .join(Book, col(Book.id) == col(BookMark.book_id))
+        .where(col(BookMark.member_id) == member_id)
+        .order_by(col(BookMark.book_id))
+    )
+    notes = session.exec(
+        select(Note, Book.title)
+        .join(Book, col(Book.id) == col(Note.book_id))
+        .where(col(Note.member_id) == member_id)
+        .order_by(col(Note.id))
+    )
+    checkins = session.exec(
+        select(Checkin).where(col(Checkin.member_id) == member_id).order_by(col(Checkin.festival_id), col(Checkin.day))
+    )
+    progress = session.exec(
+        select(Progress).where(col(Progress.member_id) == member_id).order_by(col(Progress.festival_id))
+    )
+    return {
+        "marks": [{"book": title, **m.model_dump(exclude={"member_id"})} for m, title in marks],
+        "notes": [{"book": title, **n.model_dump(exclude={"member_id"})} for n, title in notes],
+        "checkins": [c.model_dump(exclude={"member_id"}) for c in checkins],
+        "festival_progress": [p.model_dump(exclude={"member_id"}) for p in progress],
+        **likes.export_member(session, member_id, likes.Kind.NOTE),
+    }

@@ -845,3 +845,22 @@ def calendar_file(event: Event, tz: ZoneInfo, summary: str, description: str, al
     # The VTIMEZONE block lets calendar apps place the local start time exactly.
     calendar.add_component(icalendar.Timezone.from_tzinfo(tz))
     return calendar.to_ical()
+
+
+def export_member(session: Session, member_id: int) -> dict[str, Any]:
+    """Events the member organises and their own answers and check-ins (for "export my data"); others' names and
+    answers are not theirs, only the counts on the event."""
+    organised = session.exec(select(Event).where(col(Event.organiser_id) == member_id).order_by(col(Event.id)))
+    answers = session.exec(
+        select(Rsvp, Event.title, Event.starts_at)
+        .join(Event, col(Event.id) == col(Rsvp.event_id))
+        .where(col(Rsvp.member_id) == member_id)
+        .order_by(col(Rsvp.id))
+    )
+    return {
+        "organised": [e.model_dump(exclude={"organiser_id", "checkin_token"}) for e in organised],
+        "answers": [
+            {"event": r.event_id, "title": title, "starts_at": starts_at, **r.model_dump(exclude={"id", "member_id"})}
+            for r, title, starts_at in answers
+        ],
+    }

@@ -488,3 +488,25 @@ def forget_member(session: Session, member_id: int) -> None:
     session.exec(delete(ShowReport).where(col(ShowReport.member_id) == member_id))
     session.exec(delete(ShowDigest).where(col(ShowDigest.member_id) == member_id))
     likes.forget_member(session, member_id)
+
+
+def export_member(session: Session, member_id: int) -> dict[str, Any]:
+    """The member's posts with their media, the likes they gave and got, their reports, their digest subscription."""
+    posts = session.exec(select(ShowPost).where(col(ShowPost.author_id) == member_id).order_by(col(ShowPost.id))).all()
+    media: dict[int, list[dict[str, Any]]] = {p.id: [] for p in posts if p.id is not None}
+    if media:
+        rows = session.exec(
+            select(ShowMedia).where(col(ShowMedia.post_id).in_(list(media))).order_by(col(ShowMedia.id))
+        )
+        for m in rows:
+            media[m.post_id].append(m.model_dump(include={"kind", "file_id"}))
+    reported = session.exec(
+        select(ShowReport).where(col(ShowReport.member_id) == member_id).order_by(col(ShowReport.post_id))
+    )
+    digest = session.get(ShowDigest, member_id)
+    return {
+        "posts": [{**p.model_dump(exclude={"author_id"}), "media": media[p.id]} for p in posts if p.id],
+        "reports": [{"post": r.post_id, "at": r.created_at} for r in reported],
+        "weekly_digest_since": digest.since if digest is not None else None,
+        **likes.export_member(session, member_id, likes.Kind.SHOW),
+    }

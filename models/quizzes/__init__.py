@@ -586,3 +586,36 @@ def full_ranking(session: Session, quiz_id: int) -> list[tuple[str, str, int, in
         .order_by(col(QuizBest.score).desc(), col(QuizBest.elapsed_ms), col(QuizBest.achieved_at))
     ).all()
     return [("" if out else (name or ""), unit, score, ms, out) for name, unit, score, ms, out in rows]
+
+
+def export_member(session: Session, member_id: int) -> dict[str, Any]:
+    """The member's attempts with their answers, and their best score per quiz (for "export my data")."""
+    attempts = session.exec(
+        select(QuizAttempt, Quiz.title)
+        .join(Quiz, col(Quiz.id) == col(QuizAttempt.quiz_id))
+        .where(col(QuizAttempt.member_id) == member_id)
+        .order_by(col(QuizAttempt.id))
+    ).all()
+    answers: dict[int, list[dict[str, Any]]] = {a.id: [] for a, _title in attempts if a.id is not None}
+    if answers:
+        rows = session.exec(
+            select(QuizAnswer)
+            .where(col(QuizAnswer.attempt_id).in_(list(answers)))
+            .order_by(col(QuizAnswer.attempt_id), col(QuizAnswer.position))
+        )
+        for row in rows:
+            answers[row.attempt_id].append(row.model_dump(exclude={"attempt_id"}))
+    bests = session.exec(
+        select(QuizBest, Quiz.title)
+        .join(Quiz, col(Quiz.id) == col(QuizBest.quiz_id))
+        .where(col(QuizBest.member_id) == member_id)
+        .order_by(col(QuizBest.quiz_id))
+    )
+    return {
+        "attempts": [
+            {"quiz": title, **a.model_dump(exclude={"member_id", "question_ids"}), "answers": answers[a.id]}
+            for a, title in attempts
+            if a.id is not None
+        ],
+        "best_scores": [{"quiz": title, **b.model_dump(exclude={"member_id"})} for b, title in bests],
+    }

@@ -24,6 +24,7 @@ from models.surveys.tables import (
     Kind,
     Question,
     Survey,
+    SurveyAnswer,
     SurveyDraft,
     SurveyParticipation,
     SurveyProgress,
@@ -195,6 +196,41 @@ def erase_member(session: Session, member_id: int) -> None:
         .where(col(SurveyResponse.member_id) == member_id)
         .values(member_id=None, submitted_at=None)
     )
+
+
+def export_member(session: Session, member_id: int) -> dict[str, Any]:
+    """ "Export my data": the surveys the member responded to, their named responses with the answers, and answers
+    in progress. Anonymous answers are nobody's: nothing links them to the member, so they cannot be exported."""
+    responded = session.execute(
+        select(Survey.id, Survey.title, Survey.anonymous)
+        .join(SurveyParticipation, col(SurveyParticipation.survey_id) == col(Survey.id))
+        .where(col(SurveyParticipation.member_id) == member_id)
+        .order_by(col(Survey.id))
+    ).all()
+    named = session.execute(
+        select(SurveyResponse.id, SurveyResponse.survey_id, SurveyResponse.submitted_at)
+        .where(col(SurveyResponse.member_id) == member_id)
+        .order_by(col(SurveyResponse.survey_id))
+    ).all()
+    answers: dict[int, list[dict[str, Any]]] = {}
+    if named:
+        rows = session.execute(
+            select(SurveyAnswer).where(col(SurveyAnswer.response_id).in_([r.id for r in named]))
+        ).scalars()
+        for a in rows:
+            answers.setdefault(a.response_id, []).append(
+                {"question": a.question, "option": a.item, "rating": a.rating, "text": a.text}
+            )
+    progress = session.execute(
+        select(SurveyProgress).where(col(SurveyProgress.member_id) == member_id, ~col(SurveyProgress.sealed))
+    ).scalars()
+    return {
+        "responded": [{"survey": sid, "title": title, "anonymous": anonymous} for sid, title, anonymous in responded],
+        "named_responses": [
+            {"survey": r.survey_id, "submitted_at": r.submitted_at, "answers": answers.get(r.id, [])} for r in named
+        ],
+        "in_progress": [{"survey": p.survey_id, "answers": p.answers, "question": p.position} for p in progress],
+    }
 
 
 def create_draft(session: Session, actor: Actor, draft: SurveyDraft, all_units: Iterable[str], now: datetime) -> Survey:
