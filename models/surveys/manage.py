@@ -10,6 +10,7 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlmodel import Session, col
 
 from models import audience as audiences
+from models import clubs
 from models.errors import BadInput, NotAllowed, NotFound
 from models.members import Actor, Member
 from models.surveys.tables import (
@@ -204,6 +205,9 @@ def create_draft(session: Session, actor: Actor, draft: SurveyDraft, all_units: 
     if problems:
         key, field = problems[0]
         raise BadInput("survey_invalid", problem=key, field=field)
+    # Clubs within the cadre's scope only (a forged or stale club id is refused, nothing is stored).
+    if not set(draft.audience.clubs) <= {c.id for c in clubs.managed_clubs(session, actor)}:
+        raise NotAllowed()
     survey = store_survey(session, actor, draft, all_units, now, check=False)
     survey.status = SurveyStatus.DRAFT
     session.flush()
