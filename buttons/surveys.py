@@ -113,3 +113,10 @@ class PreviewSurvey(Button, prefix="sv:preview"):
 @dataclass(frozen=True)
 class PublishSurvey(Button, prefix="sv:publish"):
     survey_id: int
+
+
+@dataclass(frozen=True)
+class EditSurvey(Button, prefix="sv:edit"):
+    """Back to a draft to edit it (only before it opens)."""
+
+    survey_id: int

@@ -11,6 +11,7 @@ from buttons.surveys import (
     Choose,
     DoneChoosing,
     DraftCard,
+    EditSurvey,
     MySurveys,
     NewSurvey,
     OpenSurvey,
@@ -325,6 +326,8 @@ def show_results(ctx: Ctx) -> None:
     keyboard.append([ctx.button("survey_charts", SurveyCharts(survey.id))])
     if ctx.actor.is_cadre:
         keyboard[-1].append(ctx.button("survey_csv", SurveyCsv(survey.id)))
+        if surveys.phase_of(survey, ctx.now) == Phase.UPCOMING:
+            keyboard.append([ctx.button("survey_edit", EditSurvey(survey.id))])
         keyboard.append([ctx.button("survey_admin", SurveyAdmin())])
     ctx.show(
         "surveys/results",
@@ -596,10 +599,16 @@ def publish_survey(ctx: Ctx) -> None:
     survey = surveys.publish(ctx.session, ctx.actor, ctx.pressed(PublishSurvey).survey_id, ctx.now)
     ctx.show(
         "surveys/published",
-        [[ctx.button("survey_admin", SurveyAdmin())]],
+        [[ctx.button("survey_edit", EditSurvey(survey.id))], [ctx.button("survey_admin", SurveyAdmin())]],
         survey=_survey_view(ctx, survey),
         audience=_audience_view(ctx, survey),
     )
+
+
+@handler(write=True, needs=Need.CADRE)
+def edit_survey(ctx: Ctx) -> None:
+    """Button: a published survey that has not opened yet goes back to a draft, to be edited and published again."""
+    _draft_card(ctx, surveys.unpublish(ctx.session, ctx.actor, ctx.pressed(EditSurvey).survey_id, ctx.now), edit=True)
 
 
 SECTION = Section(
@@ -624,6 +633,7 @@ SECTION = Section(
         AddQuestion: add_question,
         PreviewSurvey: preview_survey,
         PublishSurvey: publish_survey,
+        EditSurvey: edit_survey,
     },
     flows={FLOW: typed_answer, NEW_FORM: forms.answer_text, QUESTION_FORM: forms.answer_text},
     admin_entries=(("survey_admin", SurveyAdmin()),),

@@ -11,7 +11,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from buttons.forms import FormChoice
-from buttons.surveys import OpenSurvey
+from buttons.surveys import EditSurvey, OpenSurvey
 from models import surveys
 from models.audience import Audience
 from models.errors import NotAllowed
@@ -47,6 +47,9 @@ WORDS = {
         "submit": "📨 提交",
         "submitted": "已提交",
         "not_for_you": "不面向您",
+        "edit": "退回草稿修改",
+        "draft_title": "调查草稿：Canteen 食堂",
+        "already_open": "已经开始",
     },
     "en": {
         "surveys": "Surveys",
@@ -73,6 +76,9 @@ WORDS = {
         "submit": "📨 Submit",
         "submitted": "is submitted",
         "not_for_you": "not for you",
+        "edit": "Back to draft to edit",
+        "draft_title": "Draft survey: Canteen 食堂",
+        "already_open": "has opened",
     },
 }
 
@@ -130,8 +136,19 @@ async def test_a_cadre_builds_a_survey_for_chosen_units_under_35_and_only_its_au
     assert survey.question_list[0].max_choices == 2 and not survey.anonymous
     await cadre.click(w["publish"])
     assert w["published"] in cadre.last.text and w["draft"][-1] in cadre.last.text
+    # Until it opens it can go back to a draft, be edited and published again.
+    await cadre.click(w["edit"])
+    assert w["draft_title"] in cadre.last.text
+    with bot.db.reading() as s:
+        assert s.get(surveys.Survey, survey.id).status == "draft"
+    await cadre.click(w["publish"])
+    assert w["published"] in cadre.last.text
 
     bot.clock.advance(days=1, hours=2)
+    await cadre.press(EditSurvey(survey.id).pack())
+    assert w["already_open"] in cadre.last_answer()
+    with bot.db.reading() as s:
+        assert s.get(surveys.Survey, survey.id).status == "published"
     member = bot.user(9702)
     await member.send("/surveys")
     await member.click("Canteen 食堂")

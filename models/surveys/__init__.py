@@ -41,6 +41,7 @@ from models.surveys.manage import (
     recipients,
     respondents,
     store_survey,
+    unpublish,
 )
 from models.surveys.results import Results, export_csv, survey_results
 from models.surveys.tables import (
@@ -111,4 +112,5 @@ __all__ = [
     "survey_card",
     "survey_results",
     "type_answer",
+    "unpublish",
 ]

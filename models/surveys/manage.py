@@ -248,6 +248,26 @@ def publish(session: Session, actor: Actor, survey_id: int, now: datetime) -> Su
     return survey
 
 
+def unpublish(session: Session, actor: Actor, survey_id: int, now: datetime) -> Survey:
+    """Take a published survey back to a draft to edit it: only before it opens and before anyone is told
+    (a conditional UPDATE, so the opening run and this press cannot both win)."""
+    survey = managed_survey(session, actor, survey_id)
+    changed = session.execute(
+        update(Survey)
+        .where(
+            col(Survey.id) == survey_id,
+            col(Survey.status) == SurveyStatus.PUBLISHED,
+            col(Survey.opens_at) > now,
+            col(Survey.invited_at).is_(None),
+        )
+        .values(status=SurveyStatus.DRAFT)
+    )
+    if changed.rowcount != 1:
+        raise BadInput("survey_already_open")
+    session.refresh(survey)
+    return survey
+
+
 def draft_survey(session: Session, actor: Actor, survey_id: int) -> Survey:
     """A draft this cadre may edit, preview and publish."""
     return _draft(session, actor, survey_id)
