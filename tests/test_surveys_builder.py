@@ -14,6 +14,7 @@ from buttons.forms import FormChoice
 from buttons.surveys import EditSurvey, OpenSurvey
 from models import surveys
 from models.audience import Audience
+from models.clubs import Club, ClubMember
 from models.errors import NotAllowed
 from models.members import Member, Role, load_actor
 from models.surveys import SurveyDraft
@@ -216,3 +217,39 @@ async def test_a_forged_unit_or_club_outside_scope_is_refused_by_the_model(db):
             surveys.create_draft(s, actor, replace(draft, audience=Audience(clubs=(424242,))), UNITS, NOW)
     with db.reading() as s:
         assert s.exec(select(func.count()).select_from(surveys.Survey)).one() == 0
+
+
+async def test_a_survey_for_a_club_reaches_its_members_only(bot):
+    await _cadre(bot.db, 9731, "en", bureau=True)
+    inside = await make_member(bot.db, 9732, "i802", language="en")
+    await make_member(bot.db, 9733, "i802", language="en")
+    with bot.db.writing() as s:
+        club = Club(code="RUN", name="Runners")
+        s.add(club)
+        s.flush()
+        club_id = club.id
+        s.add(ClubMember(club_id=club_id, member_id=inside.id))
+    cadre = bot.user(9731)
+    await cadre.send("/admin")
+    await cadre.click("Surveys")
+    await cadre.click("New survey")
+    await cadre.send("Club survey")
+    await cadre.click("Skip")
+    await cadre.click("Chosen clubs")
+    await cadre.click("Runners")
+    await cadre.click("Done")
+    await cadre.click("No")
+    await cadre.click("Yes")
+    await cadre.send("2026-11-29 09:00")
+    await cadre.send("2026-12-05 18:00")
+    await cadre.send("0")
+    await cadre.send("How far do you run?")
+    await cadre.click("1–5 rating")
+    await cadre.click("Yes")
+    assert "clubs: Runners" in cadre.last.text and "reaches 1 member today" in cadre.last.text
+    await cadre.click("Publish")
+    bot.clock.advance(days=1, hours=2)
+    await bot.user(9732).send("/surveys")
+    assert "Club survey" in bot.user(9732).last.text
+    await bot.user(9733).send("/surveys")
+    assert "Club survey" not in bot.user(9733).last.text
