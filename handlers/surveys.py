@@ -11,6 +11,7 @@ from buttons.surveys import (
     Choose,
     DoneChoosing,
     DraftCard,
+    EditSettings,
     EditSurvey,
     MySurveys,
     NewSurvey,
@@ -19,6 +20,7 @@ from buttons.surveys import (
     PreviewSurvey,
     PreviousQuestion,
     PublishSurvey,
+    RemoveQuestion,
     SkipQuestion,
     StartSurvey,
     SubmitSurvey,
@@ -470,6 +472,11 @@ def _create_draft(ctx: Ctx, data: dict[str, Any]) -> None:
         points=data["points"],
     )
     units = [u.code for u in ctx.config.units]
+    if data.get("survey_id"):
+        # Edit settings of an existing draft: its questions stay.
+        survey = surveys.update_draft(ctx.session, ctx.actor, int(data["survey_id"]), draft, units, ctx.now)
+        _draft_card(ctx, survey, edit=False)
+        return
     survey = surveys.create_draft(ctx.session, ctx.actor, draft, units, ctx.now)
     forms.start_form(ctx, QUESTION_FORM, {"survey_id": survey.id})
 
@@ -539,6 +546,8 @@ def _audience_view(ctx: Ctx, survey: Survey) -> dict[str, Any]:
 def _draft_card(ctx: Ctx, survey: Survey, *, edit: bool) -> None:
     rows = [
         [ctx.button("survey_add_question", AddQuestion(survey.id))],
+        [ctx.button("survey_settings", EditSettings(survey.id))]
+        + ([ctx.button("survey_remove_question", RemoveQuestion(survey.id))] if survey.questions else []),
         [
             ctx.button("survey_preview", PreviewSurvey(survey.id)),
             ctx.button("survey_publish", PublishSurvey(survey.id)),
@@ -580,6 +589,20 @@ def add_question(ctx: Ctx) -> None:
     """Button: one more question for a draft."""
     survey = surveys.draft_survey(ctx.session, ctx.actor, ctx.pressed(AddQuestion).survey_id)
     forms.start_form(ctx, QUESTION_FORM, {"survey_id": survey.id})
+
+
+@handler(write=True, needs=Need.CADRE)
+def edit_settings(ctx: Ctx) -> None:
+    """Button: ask a draft's settings again (title, intro, audience, anonymity, times, points)."""
+    survey = surveys.draft_survey(ctx.session, ctx.actor, ctx.pressed(EditSettings).survey_id)
+    forms.start_form(ctx, NEW_FORM, {"survey_id": survey.id})
+
+
+@handler(write=True, needs=Need.CADRE)
+def remove_question(ctx: Ctx) -> None:
+    """Button: take the draft's last question off."""
+    survey = surveys.remove_last_question(ctx.session, ctx.actor, ctx.pressed(RemoveQuestion).survey_id)
+    _draft_card(ctx, survey, edit=True)
 
 
 @handler(write=True, needs=Need.CADRE)
@@ -634,6 +657,8 @@ SECTION = Section(
         PreviewSurvey: preview_survey,
         PublishSurvey: publish_survey,
         EditSurvey: edit_survey,
+        EditSettings: edit_settings,
+        RemoveQuestion: remove_question,
     },
     flows={FLOW: typed_answer, NEW_FORM: forms.answer_text, QUESTION_FORM: forms.answer_text},
     admin_entries=(("survey_admin", SurveyAdmin()),),

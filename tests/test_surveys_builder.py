@@ -253,3 +253,43 @@ async def test_a_survey_for_a_club_reaches_its_members_only(bot):
     assert "Club survey" in bot.user(9732).last.text
     await bot.user(9733).send("/surveys")
     assert "Club survey" not in bot.user(9733).last.text
+
+
+async def test_a_draft_s_settings_are_edited_and_its_last_question_removed(bot):
+    await _cadre(bot.db, 9741, "en", bureau=True)
+    cadre = bot.user(9741)
+    await cadre.send("/admin")
+    await cadre.click("Surveys")
+    await cadre.click("New survey")
+    await cadre.send("First title")
+    await cadre.click("Skip")
+    await cadre.click("Chosen units")
+    await cadre.click("Institute 802 Union")
+    await cadre.click("Done")
+    await cadre.click("Yes")
+    await cadre.click("Yes")
+    await cadre.send("2026-11-29 09:00")
+    await cadre.send("2026-12-05 18:00")
+    await cadre.send("3")
+    await cadre.send("Rate the canteen")
+    await cadre.click("1–5 rating")
+    await cadre.click("Yes")
+    assert "Institute 802 Union" in cadre.last.text and "1. Rate the canteen" in cadre.last.text
+    await cadre.click("Edit settings")
+    await cadre.send("Second title")
+    await cadre.click("Skip")
+    await cadre.click("Everyone in my scope")
+    await cadre.click("No")
+    await cadre.click("No")
+    await cadre.send("2026-11-30 09:00")
+    await cadre.send("2026-12-06 18:00")
+    await cadre.send("7")
+    assert "Draft survey: Second title" in cadre.last.text and "everyone in my scope" in cadre.last.text
+    assert "1. Rate the canteen" in cadre.last.text
+    with bot.db.reading() as s:
+        (survey,) = s.exec(select(surveys.Survey)).all()
+    assert (survey.title, survey.points, survey.anonymous, survey.target) == ("Second title", 7, False, Audience())
+    await cadre.click("Remove last question")
+    assert "No questions yet" in cadre.last.text
+    await cadre.press(f"sv:rm_q:{survey.id}")
+    assert "no questions yet" in cadre.last_answer()

@@ -225,6 +225,7 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "surveys/published": [{"survey": survey(), "audience": audience(locale)}],
         "errors/form_choice_not_offered": [{}],
         "errors/survey_already_open": [{}],
+        "errors/survey_no_questions": [{}],
         "errors/survey_form_max_choices": [{"options": OPTIONS_MAX}],
         "surveys/preview_done": [{"title": typed(TITLE_MAX)}],
         **{f"survey_new/ask_{name}": [{"data": {}}] for name in NEW_FIELDS},
