@@ -450,6 +450,16 @@ def _max_choices(ctx: Ctx, text: str, data: dict[str, Any]) -> int:
     return int(text)
 
 
+def _points_max(ctx: Ctx) -> int:
+    """The most a survey may pay: the survey_answer rule's daily cap (when it has one), at most POINTS_MAX."""
+    cap = ctx.config.rules[RULE].daily_cap
+    return min(POINTS_MAX, cap) if cap else POINTS_MAX
+
+
+def _points(ctx: Ctx, text: str, data: dict[str, Any]) -> int:
+    return forms.number_answer(ERRORS, 0, _points_max(ctx))(ctx, text, data)
+
+
 def _audience_of(data: dict[str, Any]) -> Audience:
     chosen = data.get("audience")
     return Audience(
@@ -509,7 +519,7 @@ forms.register_form(
             Field("anonymous", choices=_yes_no),
             Field("opens_at", parse=forms.time_answer(ERRORS, None, _moment)),
             Field("closes_at", parse=forms.time_answer(ERRORS, "opens_at", _moment)),
-            Field("points", parse=forms.number_answer(ERRORS, 0, POINTS_MAX)),
+            Field("points", parse=_points),
         ),
         _create_draft,
     )
@@ -575,7 +585,7 @@ def _draft_card(ctx: Ctx, survey: Survey, *, edit: bool) -> None:
 def new_survey(ctx: Ctx) -> None:
     """Button: build a survey step by step (title, intro, anonymity, times, points, then its questions)."""
     ctx.actor.require_cadre()
-    forms.start_form(ctx, NEW_FORM)
+    forms.start_form(ctx, NEW_FORM, {"points_max": _points_max(ctx)})
 
 
 @handler(needs=Need.CADRE)
@@ -595,7 +605,7 @@ def add_question(ctx: Ctx) -> None:
 def edit_settings(ctx: Ctx) -> None:
     """Button: ask a draft's settings again (title, intro, audience, anonymity, times, points)."""
     survey = surveys.draft_survey(ctx.session, ctx.actor, ctx.pressed(EditSettings).survey_id)
-    forms.start_form(ctx, NEW_FORM, {"survey_id": survey.id})
+    forms.start_form(ctx, NEW_FORM, {"survey_id": survey.id, "points_max": _points_max(ctx)})
 
 
 @handler(write=True, needs=Need.CADRE)

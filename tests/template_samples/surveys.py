@@ -228,6 +228,6 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "errors/survey_no_questions": [{}],
         "errors/survey_form_max_choices": [{"options": OPTIONS_MAX}],
         "surveys/preview_done": [{"title": typed(TITLE_MAX)}],
-        **{f"survey_new/ask_{name}": [{"data": {}}] for name in NEW_FIELDS},
+        **{f"survey_new/ask_{name}": [{"data": {"points_max": POINTS_MAX}}] for name in NEW_FIELDS},
         **{f"survey_question/ask_{name}": [{"data": {"options": ["a", "b"]}}] for name in QUESTION_FIELDS},
     }
