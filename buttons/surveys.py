@@ -113,3 +113,24 @@ class PreviewSurvey(Button, prefix="sv:preview"):
 @dataclass(frozen=True)
 class PublishSurvey(Button, prefix="sv:publish"):
     survey_id: int
+
+
+@dataclass(frozen=True)
+class EditSurvey(Button, prefix="sv:edit"):
+    """Back to a draft to edit it (only before it opens)."""
+
+    survey_id: int
+
+
+@dataclass(frozen=True)
+class EditSettings(Button, prefix="sv:settings"):
+    """A draft's settings asked again (its questions stay)."""
+
+    survey_id: int
+
+
+@dataclass(frozen=True)
+class RemoveQuestion(Button, prefix="sv:rm_q"):
+    """The last question of a draft taken off."""
+
+    survey_id: int

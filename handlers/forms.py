@@ -222,7 +222,8 @@ def choose_answer(ctx: Ctx) -> None:
     value = ctx.pressed(FormChoice).value
     allowed = {v for _label, v in (current.choices(ctx, data) if current.choices else [])}
     if value not in allowed:
-        raise _stale()
+        # A value this user was never offered (a forged button, or one no longer in their scope).
+        raise BadInput("form_choice_not_offered")
     if current.multiple:
         # Tick or untick, and show the same question again with the new marks.
         ticked = list(data.get(current.name) or ())

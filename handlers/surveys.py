@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,8 @@ from buttons.surveys import (
     Choose,
     DoneChoosing,
     DraftCard,
+    EditSettings,
+    EditSurvey,
     MySurveys,
     NewSurvey,
     OpenSurvey,
@@ -17,6 +20,7 @@ from buttons.surveys import (
     PreviewSurvey,
     PreviousQuestion,
     PublishSurvey,
+    RemoveQuestion,
     SkipQuestion,
     StartSurvey,
     SubmitSurvey,
@@ -29,7 +33,8 @@ from charts import bar_chart
 from handlers import forms
 from handlers.base import Command, Ctx, Need, Outgoing, Rows, Section, handler
 from handlers.forms import Field, Form
-from models import surveys
+from models import audience as audiences
+from models import clubs, surveys
 from models.audience import Audience
 from models.errors import BadInput, DomainError, NotAllowed
 from models.surveys import Kind, Phase, Question, Step, Survey, SurveyDraft, SurveyStatus
@@ -40,6 +45,7 @@ from models.surveys.tables import (
     QUESTION_MAX,
     RATING_HIGH,
     RATING_LOW,
+    TEXT_LIMIT_DEFAULT,
     TEXT_LIMIT_MAX,
     TITLE_MAX,
 )
@@ -322,6 +328,8 @@ def show_results(ctx: Ctx) -> None:
     keyboard.append([ctx.button("survey_charts", SurveyCharts(survey.id))])
     if ctx.actor.is_cadre:
         keyboard[-1].append(ctx.button("survey_csv", SurveyCsv(survey.id)))
+        if surveys.phase_of(survey, ctx.now) == Phase.UPCOMING:
+            keyboard.append([ctx.button("survey_edit", EditSurvey(survey.id))])
         keyboard.append([ctx.button("survey_admin", SurveyAdmin())])
     ctx.show(
         "surveys/results",
@@ -402,6 +410,65 @@ def _is_choice(data: dict[str, Any]) -> bool:
     return data.get("kind") in (Kind.SINGLE, Kind.MULTI)
 
 
+def _is_multi(data: dict[str, Any]) -> bool:
+    return data.get("kind") == Kind.MULTI
+
+
+def _is_text(data: dict[str, Any]) -> bool:
+    return data.get("kind") == Kind.TEXT
+
+
+ALL, UNITS, CLUBS = "all", "units", "clubs"
+# Club names listed on the draft card (the rest counted).
+CLUBS_SHOWN = 10
+
+
+def _scope_units(ctx: Ctx) -> list[str]:
+    """The units this cadre serves (every unit for a bureau cadre or an admin), in the config's order."""
+    return [u.code for u in ctx.config.units if ctx.actor.can_manage(u.code)]
+
+
+def _audiences(ctx: Ctx, _data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Whole scope, chosen units, or clubs (offered only when the cadre has clubs in scope)."""
+    offered = [ALL, UNITS] + ([CLUBS] if clubs.managed_clubs(ctx.session, ctx.actor) else [])
+    return [(ctx.label(f"survey_audience_{key}"), key) for key in offered]
+
+
+def _unit_choices(ctx: Ctx, _data: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(ctx.config.unit(code).name(ctx.locale), code) for code in _scope_units(ctx)]
+
+
+def _club_choices(ctx: Ctx, _data: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c.name, str(c.id)) for c in clubs.managed_clubs(ctx.session, ctx.actor)]
+
+
+def _max_choices(ctx: Ctx, text: str, data: dict[str, Any]) -> int:
+    """At most how many options a member may tick: 1 up to the number of options."""
+    options = len(data.get("options") or ())
+    if not re.fullmatch(r"[0-9]{1,3}", text) or not 1 <= int(text) <= options:
+        raise BadInput("survey_form_max_choices", options=options)
+    return int(text)
+
+
+def _points_max(ctx: Ctx) -> int:
+    """The most a survey may pay: the survey_answer rule's daily cap (when it has one), at most POINTS_MAX."""
+    cap = ctx.config.rules[RULE].daily_cap
+    return min(POINTS_MAX, cap) if cap else POINTS_MAX
+
+
+def _points(ctx: Ctx, text: str, data: dict[str, Any]) -> int:
+    return forms.number_answer(ERRORS, 0, _points_max(ctx))(ctx, text, data)
+
+
+def _audience_of(data: dict[str, Any]) -> Audience:
+    chosen = data.get("audience")
+    return Audience(
+        units=tuple(data.get("units") or ()) if chosen == UNITS else (),
+        under_35=data.get("under_35") == YES,
+        clubs=tuple(int(c) for c in data.get("clubs") or ()) if chosen == CLUBS else (),
+    )
+
+
 def _create_draft(ctx: Ctx, data: dict[str, Any]) -> None:
     """The survey's settings are in: keep it as a draft and ask its first question."""
     draft = SurveyDraft(
@@ -410,11 +477,16 @@ def _create_draft(ctx: Ctx, data: dict[str, Any]) -> None:
         opens_at=_moment(ctx, data["opens_at"]),
         closes_at=_moment(ctx, data["closes_at"]),
         questions=(),
-        audience=Audience(),
+        audience=_audience_of(data),
         anonymous=data["anonymous"] == YES,
         points=data["points"],
     )
     units = [u.code for u in ctx.config.units]
+    if data.get("survey_id"):
+        # Edit settings of an existing draft: its questions stay.
+        survey = surveys.update_draft(ctx.session, ctx.actor, int(data["survey_id"]), draft, units, ctx.now)
+        _draft_card(ctx, survey, edit=False)
+        return
     survey = surveys.create_draft(ctx.session, ctx.actor, draft, units, ctx.now)
     forms.start_form(ctx, QUESTION_FORM, {"survey_id": survey.id})
 
@@ -427,7 +499,8 @@ def _add_question(ctx: Ctx, data: dict[str, Any]) -> None:
         kind=kind,
         options=tuple(data.get("options") or ()),
         required=data["required"] == YES,
-        max_length=TEXT_LIMIT_MAX if kind == Kind.TEXT else surveys.tables.TEXT_LIMIT_DEFAULT,
+        max_choices=data.get("max_choices") if kind == Kind.MULTI else None,
+        max_length=(data.get("max_length") or TEXT_LIMIT_DEFAULT) if kind == Kind.TEXT else TEXT_LIMIT_DEFAULT,
     )
     survey = surveys.add_question(ctx.session, ctx.actor, int(data["survey_id"]), question)
     _draft_card(ctx, survey, edit=False)
@@ -439,10 +512,14 @@ forms.register_form(
         (
             Field("title", parse=forms.text_answer(ERRORS, TITLE_MAX)),
             Field("intro", parse=forms.text_answer(ERRORS, INTRO_MAX), optional=True),
+            Field("audience", choices=_audiences),
+            Field("units", choices=_unit_choices, multiple=True, when=lambda d: d.get("audience") == UNITS),
+            Field("clubs", choices=_club_choices, multiple=True, when=lambda d: d.get("audience") == CLUBS),
+            Field("under_35", choices=_yes_no),
             Field("anonymous", choices=_yes_no),
             Field("opens_at", parse=forms.time_answer(ERRORS, None, _moment)),
             Field("closes_at", parse=forms.time_answer(ERRORS, "opens_at", _moment)),
-            Field("points", parse=forms.number_answer(ERRORS, 0, POINTS_MAX)),
+            Field("points", parse=_points),
         ),
         _create_draft,
     )
@@ -454,6 +531,8 @@ forms.register_form(
             Field("text", parse=forms.text_answer(ERRORS, QUESTION_MAX)),
             Field("kind", choices=_kinds),
             Field("options", parse=_options, when=_is_choice),
+            Field("max_choices", parse=_max_choices, optional=True, when=_is_multi),
+            Field("max_length", parse=forms.number_answer(ERRORS, 1, TEXT_LIMIT_MAX), optional=True, when=_is_text),
             Field("required", choices=_yes_no),
         ),
         _add_question,
@@ -461,9 +540,24 @@ forms.register_form(
 )
 
 
+def _audience_view(ctx: Ctx, survey: Survey) -> dict[str, Any]:
+    """Who a survey is for, and how many members that reaches today (shown before publishing)."""
+    target = survey.target
+    club_names = [clubs.get_club(ctx.session, c).name for c in target.clubs[:CLUBS_SHOWN]]
+    return {
+        "units": [_unit_name(ctx, u) for u in target.units],
+        "clubs": club_names,
+        "more_clubs": max(0, len(target.clubs) - CLUBS_SHOWN),
+        "under_35": target.under_35,
+        "reach": audiences.count(ctx.session, target, ctx.today).members,
+    }
+
+
 def _draft_card(ctx: Ctx, survey: Survey, *, edit: bool) -> None:
     rows = [
         [ctx.button("survey_add_question", AddQuestion(survey.id))],
+        [ctx.button("survey_settings", EditSettings(survey.id))]
+        + ([ctx.button("survey_remove_question", RemoveQuestion(survey.id))] if survey.questions else []),
         [
             ctx.button("survey_preview", PreviewSurvey(survey.id)),
             ctx.button("survey_publish", PublishSurvey(survey.id)),
@@ -471,10 +565,19 @@ def _draft_card(ctx: Ctx, survey: Survey, *, edit: bool) -> None:
         [ctx.button("survey_admin", SurveyAdmin())],
     ]
     questions = [
-        {"text": q.text, "kind": q.kind.value, "options": list(q.options), "required": q.required}
+        {
+            "text": q.text,
+            "kind": q.kind.value,
+            "options": list(q.options),
+            "required": q.required,
+            "max_choices": q.max_choices,
+            "max_length": q.max_length if q.kind == Kind.TEXT else None,
+        }
         for q in survey.question_list
     ]
-    text = ctx.t("surveys/draft", survey=_survey_view(ctx, survey), items=questions)
+    text = ctx.t(
+        "surveys/draft", survey=_survey_view(ctx, survey), items=questions, audience=_audience_view(ctx, survey)
+    )
     ctx.say(text, rows, edit=edit)
 
 
@@ -482,7 +585,7 @@ def _draft_card(ctx: Ctx, survey: Survey, *, edit: bool) -> None:
 def new_survey(ctx: Ctx) -> None:
     """Button: build a survey step by step (title, intro, anonymity, times, points, then its questions)."""
     ctx.actor.require_cadre()
-    forms.start_form(ctx, NEW_FORM)
+    forms.start_form(ctx, NEW_FORM, {"points_max": _points_max(ctx)})
 
 
 @handler(needs=Need.CADRE)
@@ -496,6 +599,20 @@ def add_question(ctx: Ctx) -> None:
     """Button: one more question for a draft."""
     survey = surveys.draft_survey(ctx.session, ctx.actor, ctx.pressed(AddQuestion).survey_id)
     forms.start_form(ctx, QUESTION_FORM, {"survey_id": survey.id})
+
+
+@handler(write=True, needs=Need.CADRE)
+def edit_settings(ctx: Ctx) -> None:
+    """Button: ask a draft's settings again (title, intro, audience, anonymity, times, points)."""
+    survey = surveys.draft_survey(ctx.session, ctx.actor, ctx.pressed(EditSettings).survey_id)
+    forms.start_form(ctx, NEW_FORM, {"survey_id": survey.id, "points_max": _points_max(ctx)})
+
+
+@handler(write=True, needs=Need.CADRE)
+def remove_question(ctx: Ctx) -> None:
+    """Button: take the draft's last question off."""
+    survey = surveys.remove_last_question(ctx.session, ctx.actor, ctx.pressed(RemoveQuestion).survey_id)
+    _draft_card(ctx, survey, edit=True)
 
 
 @handler(write=True, needs=Need.CADRE)
@@ -513,7 +630,18 @@ def preview_survey(ctx: Ctx) -> None:
 def publish_survey(ctx: Ctx) -> None:
     """Button: publish the draft; it opens at its time and its audience is told then."""
     survey = surveys.publish(ctx.session, ctx.actor, ctx.pressed(PublishSurvey).survey_id, ctx.now)
-    ctx.show("surveys/published", [[ctx.button("survey_admin", SurveyAdmin())]], survey=_survey_view(ctx, survey))
+    ctx.show(
+        "surveys/published",
+        [[ctx.button("survey_edit", EditSurvey(survey.id))], [ctx.button("survey_admin", SurveyAdmin())]],
+        survey=_survey_view(ctx, survey),
+        audience=_audience_view(ctx, survey),
+    )
+
+
+@handler(write=True, needs=Need.CADRE)
+def edit_survey(ctx: Ctx) -> None:
+    """Button: a published survey that has not opened yet goes back to a draft, to be edited and published again."""
+    _draft_card(ctx, surveys.unpublish(ctx.session, ctx.actor, ctx.pressed(EditSurvey).survey_id, ctx.now), edit=True)
 
 
 SECTION = Section(
@@ -538,6 +666,9 @@ SECTION = Section(
         AddQuestion: add_question,
         PreviewSurvey: preview_survey,
         PublishSurvey: publish_survey,
+        EditSurvey: edit_survey,
+        EditSettings: edit_settings,
+        RemoveQuestion: remove_question,
     },
     flows={FLOW: typed_answer, NEW_FORM: forms.answer_text, QUESTION_FORM: forms.answer_text},
     admin_entries=(("survey_admin", SurveyAdmin()),),

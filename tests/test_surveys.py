@@ -260,13 +260,15 @@ async def test_a_cadre_builds_previews_and_publishes_a_survey_in_chat(bot):
     assert "调查标题" in cadre.last.text
     await cadre.send("食堂满意度调查")
     await cadre.click("跳过")
+    await cadre.click("我负责范围内的全体会员")
+    await cadre.click("否")
     await cadre.click("是")
     await cadre.send("2026-11-27 09:00")
     assert "已经过去" in cadre.last.text
     await cadre.send("2026-11-29 09:00")
     await cadre.send("2026-12-05 18:00")
-    await cadre.send("5000")
-    assert "0 到 1000" in cadre.last.text
+    await cadre.send("16")
+    assert "0 到 15" in cadre.last.text  # the survey_answer rule's daily cap
     await cadre.send("5")
     assert "请输入题目" in cadre.last.text
     await cadre.send("您最常去哪个食堂？")
@@ -279,8 +281,9 @@ async def test_a_cadre_builds_previews_and_publishes_a_survey_in_chat(bot):
     await cadre.click("添加题目")
     await cadre.send("还有什么建议？")
     await cadre.click("文字回答")
+    await cadre.click("跳过")
     await cadre.click("否")
-    assert "2. 还有什么建议？（文字，选答）" in cadre.last.text
+    assert "2. 还有什么建议？（文字，限 300 字，选答）" in cadre.last.text
     with bot.db.reading() as s:
         (survey,) = s.exec(select(surveys.Survey)).all()
     assert survey.status == "draft" and survey.target.units == ("i801",)

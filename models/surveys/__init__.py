@@ -40,8 +40,11 @@ from models.surveys.manage import (
     may_manage,
     publish,
     recipients,
+    remove_last_question,
     respondents,
     store_survey,
+    unpublish,
+    update_draft,
 )
 from models.surveys.results import Results, export_csv, survey_results
 from models.surveys.tables import (
@@ -103,6 +106,7 @@ __all__ = [
     "phase_of",
     "publish",
     "recipients",
+    "remove_last_question",
     "respondents",
     "sealed_surveys",
     "skip",
@@ -113,4 +117,6 @@ __all__ = [
     "survey_card",
     "survey_results",
     "type_answer",
+    "unpublish",
+    "update_draft",
 ]

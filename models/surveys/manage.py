@@ -10,6 +10,7 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlmodel import Session, col
 
 from models import audience as audiences
+from models import clubs
 from models.errors import BadInput, NotAllowed, NotFound
 from models.members import Actor, Member
 from models.surveys.tables import (
@@ -233,13 +234,24 @@ def export_member(session: Session, member_id: int) -> dict[str, Any]:
     }
 
 
-def create_draft(session: Session, actor: Actor, draft: SurveyDraft, all_units: Iterable[str], now: datetime) -> Survey:
-    """A survey being built in chat: kept in the database as a draft (questions added one by one)."""
-    all_units = tuple(all_units)
+def _check_settings(
+    session: Session, actor: Actor, draft: SurveyDraft, all_units: tuple[str, ...], now: datetime
+) -> None:
+    """A draft's settings (questions come later): BadInput for a bad field, NotAllowed outside the cadre's scope."""
     problems = [p for p in check_draft(draft, now, all_units) if p[0] != "questions_count"]
     if problems:
         key, field = problems[0]
         raise BadInput("survey_invalid", problem=key, field=field)
+    # Clubs within the cadre's scope only (a forged or stale club id is refused, nothing is stored).
+    if not set(draft.audience.clubs) <= {c.id for c in clubs.managed_clubs(session, actor)}:
+        raise NotAllowed()
+    audiences.in_scope(actor, draft.audience, all_units)
+
+
+def create_draft(session: Session, actor: Actor, draft: SurveyDraft, all_units: Iterable[str], now: datetime) -> Survey:
+    """A survey being built in chat: kept in the database as a draft (questions added one by one)."""
+    all_units = tuple(all_units)
+    _check_settings(session, actor, draft, all_units, now)
     survey = store_survey(session, actor, draft, all_units, now, check=False)
     survey.status = SurveyStatus.DRAFT
     session.flush()
@@ -277,6 +289,51 @@ def publish(session: Session, actor: Actor, survey_id: int, now: datetime) -> Su
         raise BadInput("survey_invalid", problem=key, field=field)
     survey.status = SurveyStatus.PUBLISHED
     session.flush()
+    return survey
+
+
+def update_draft(
+    session: Session, actor: Actor, survey_id: int, draft: SurveyDraft, all_units: Iterable[str], now: datetime
+) -> Survey:
+    """New settings for a draft (title, intro, audience, anonymity, times, points); its questions stay."""
+    survey = _draft(session, actor, survey_id)
+    all_units = tuple(all_units)
+    _check_settings(session, actor, draft, all_units, now)
+    survey.title, survey.intro = draft.title, draft.intro
+    survey.audience = audiences.in_scope(actor, draft.audience, all_units).to_json()
+    survey.anonymous, survey.points = draft.anonymous, draft.points
+    survey.opens_at, survey.closes_at = draft.opens_at, draft.closes_at
+    session.flush()
+    return survey
+
+
+def remove_last_question(session: Session, actor: Actor, survey_id: int) -> Survey:
+    """Take the last question off a draft."""
+    survey = _draft(session, actor, survey_id)
+    if not survey.questions:
+        raise BadInput("survey_no_questions")
+    survey.questions = survey.questions[:-1]
+    session.flush()
+    return survey
+
+
+def unpublish(session: Session, actor: Actor, survey_id: int, now: datetime) -> Survey:
+    """Take a published survey back to a draft to edit it: only before it opens and before anyone is told
+    (a conditional UPDATE, so the opening run and this press cannot both win)."""
+    survey = managed_survey(session, actor, survey_id)
+    changed = session.execute(
+        update(Survey)
+        .where(
+            col(Survey.id) == survey_id,
+            col(Survey.status) == SurveyStatus.PUBLISHED,
+            col(Survey.opens_at) > now,
+            col(Survey.invited_at).is_(None),
+        )
+        .values(status=SurveyStatus.DRAFT)
+    )
+    if changed.rowcount != 1:
+        raise BadInput("survey_already_open")
+    session.refresh(survey)
     return survey
 
 

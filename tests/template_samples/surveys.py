@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.surveys import CLUBS_SHOWN
+from models.clubs import NAME_MAX as CLUB_NAME_MAX
 from models.surveys.answering import LIST_SIZE
 from models.surveys.manage import ADMIN_LIST_SIZE
 from models.surveys.tables import (
@@ -16,7 +18,7 @@ from models.surveys.tables import (
     TEXT_LIMIT_MAX,
     TITLE_MAX,
 )
-from tests.template_samples._shared import AT, BIG, CONFIG, longest_unit, typed
+from tests.template_samples._shared import AT, BIG, CONFIG, longest_unit, typed, unit_names
 
 # Sent as a photo's or a document's caption.
 CAPTIONS = {"surveys/chart_caption", "surveys/csv_caption"}
@@ -69,13 +71,42 @@ def _result(kind: str) -> dict[str, Any]:
     }
 
 
-NEW_FIELDS = ("title", "intro", "anonymous", "opens_at", "closes_at", "points")
-QUESTION_FIELDS = ("text", "kind", "options", "required")
+NEW_FIELDS = (
+    "title",
+    "intro",
+    "audience",
+    "units",
+    "clubs",
+    "under_35",
+    "anonymous",
+    "opens_at",
+    "closes_at",
+    "points",
+)
+QUESTION_FIELDS = ("text", "kind", "options", "max_choices", "max_length", "required")
 
 
 def _draft_item(kind: str) -> dict[str, Any]:
     options = [typed(OPTION_MAX)] * OPTIONS_MAX if kind in ("single", "multi") else []
-    return {"text": typed(QUESTION_MAX), "kind": kind, "options": options, "required": True}
+    return {
+        "text": typed(QUESTION_MAX),
+        "kind": kind,
+        "options": options,
+        "required": True,
+        "max_choices": OPTIONS_MAX if kind == "multi" else None,
+        "max_length": TEXT_LIMIT_MAX if kind == "text" else None,
+    }
+
+
+def audience(locale: str) -> dict[str, Any]:
+    """The widest audience a draft card names: every unit, ten clubs at their longest and more, under 35."""
+    return {
+        "units": unit_names(locale),
+        "clubs": [typed(CLUB_NAME_MAX)] * CLUBS_SHOWN,
+        "more_clubs": BIG,
+        "under_35": True,
+        "reach": BIG,
+    }
 
 
 def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
@@ -179,12 +210,24 @@ def samples(locale: str) -> dict[str, list[dict[str, Any]]]:
         "errors/survey_not_draft": [{}],
         "errors/survey_preview_needs": [{}],
         "surveys/draft": [
-            {"survey": survey(), "items": [_draft_item(kind) for kind in ("single", "multi")] * (QUESTIONS_MAX // 2)},
-            {"survey": survey(anonymous=False, points=1), "items": [_draft_item("text") | {"required": False}]},
-            {"survey": survey(points=0), "items": []},
+            {
+                "survey": survey(),
+                "items": [_draft_item(kind) for kind in ("single", "multi")] * (QUESTIONS_MAX // 2),
+                "audience": audience(locale),
+            },
+            {
+                "survey": survey(anonymous=False, points=1),
+                "items": [_draft_item("text") | {"required": False}],
+                "audience": {"units": [], "clubs": [], "more_clubs": 0, "under_35": False, "reach": 1},
+            },
+            {"survey": survey(points=0), "items": [], "audience": audience(locale) | {"reach": 0}},
         ],
-        "surveys/published": [{"survey": survey()}],
+        "surveys/published": [{"survey": survey(), "audience": audience(locale)}],
+        "errors/form_choice_not_offered": [{}],
+        "errors/survey_already_open": [{}],
+        "errors/survey_no_questions": [{}],
+        "errors/survey_form_max_choices": [{"options": OPTIONS_MAX}],
         "surveys/preview_done": [{"title": typed(TITLE_MAX)}],
-        **{f"survey_new/ask_{name}": [{"data": {}}] for name in NEW_FIELDS},
-        **{f"survey_question/ask_{name}": [{"data": {}}] for name in QUESTION_FIELDS},
+        **{f"survey_new/ask_{name}": [{"data": {"points_max": POINTS_MAX}}] for name in NEW_FIELDS},
+        **{f"survey_question/ask_{name}": [{"data": {"options": ["a", "b"]}}] for name in QUESTION_FIELDS},
     }
