@@ -175,6 +175,16 @@ async def db(db_url: str, tmp_path: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
+async def pg_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """PostgreSQL only: a fresh schema with the units (for tests of several OS processes on one database)."""
+    database = Database(PG_URL)
+    fresh_schema(database)
+    seed_units(database, make_config(PG_URL, tmp_path))
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
 def config(tmp_path: Path) -> Config:
     """The shipped configuration on a SQLite file in tmp_path."""
     return make_config(sqlite_url(tmp_path), tmp_path)

@@ -4,10 +4,7 @@ once each, escalation timing, counts without names, erasure."""
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,7 +14,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from config import PROJECT_DIR, ConfigError
+from config import ConfigError
 from messages import Renderer
 from models import care
 from models.care import counselling, requests, stats
@@ -29,7 +26,8 @@ from models.members import Actor, Member, Role, RoleGrant
 from models.outbox import OutboxMessage
 from scheduled.care import run_care
 from services import Services
-from tests.conftest import NOW, PG_URL, fresh_schema, make_config, make_member, seed_units
+from tests.conftest import NOW, PG_URL, make_config, make_member
+from tests.workers import race
 
 TZ = ZoneInfo("Asia/Shanghai")
 WINDOW = timedelta(hours=24)
@@ -94,44 +92,13 @@ async def test_the_database_refuses_a_second_active_booking_of_a_slot(db):
         s.flush()
 
 
-@pytest.fixture
-async def pg_db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(PG_URL)
-    fresh_schema(database)
-    seed_units(database, make_config(PG_URL, tmp_path))
-    yield database
-    await database.dispose()
-
-
 async def test_four_processes_booking_ten_slots_for_a_hundred_members_on_postgresql(pg_db):
     counsellor = await make_counsellor(pg_db, 3000)
     slots = await make_slots(pg_db, counsellor, 10)
     people = [(await make_member(pg_db, 3100 + i)).id for i in range(100)]
     pairs = [f"{m}:{slots[i % 10]}" for i, m in enumerate(people)]
-    workers = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.care_book_worker",
-            PG_URL,
-            NOW.isoformat(),
-            ",".join(pairs[p::4]),
-            cwd=PROJECT_DIR,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        for p in range(4)
-    ]
-    for worker in workers:
-        assert (await worker.stdout.readline()).strip() == b"ready"
-    for worker in workers:
-        worker.stdin.write(b"go\n")
-        await worker.stdin.drain()
-    results = [await worker.communicate() for worker in workers]
-    assert all(worker.returncode == 0 for worker in workers)
-    outcomes: Counter[str] = Counter()
-    for stdout, _ in results:
-        outcomes.update(json.loads(stdout.decode().strip().splitlines()[-1]))
+    argsets = [[PG_URL, NOW.isoformat(), ",".join(pairs[p::4])] for p in range(4)]
+    outcomes = await race("tests.care_book_worker", argsets)
     assert outcomes == {"created": 10, "care_slot_taken": 90}
     booked = active(pg_db)
     assert len(booked) == 10 and len({b.slot_id for b in booked}) == 10

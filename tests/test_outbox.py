@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from models.db import Database
 from models.members import Member
 from models.outbox import OutboxMessage, Status
 from scheduled.outbox import OutboxSender, bot_sender
-from tests.conftest import PG_URL, TOKEN, fresh_schema, make_config, seed_units
+from tests.conftest import PG_URL, TOKEN, fresh_schema, make_config
 from tests.harness import FakeBotAPI, FakeClock, TelegramFailure
 
 FAST = OutboxSettings(global_per_second=25, group_per_minute=20, private_per_second=1, batch_size=20, max_attempts=3)
@@ -436,16 +436,6 @@ def test_outbox_settings_are_validated(key: str, value: Any, problem: str):
 
 
 # --- two replicas on PostgreSQL --------------------------------------------------------------------
-
-
-@pytest.fixture
-async def pg_db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A fresh PostgreSQL database with the schema and the units."""
-    database = Database(PG_URL)
-    fresh_schema(database)
-    seed_units(database, make_config(PG_URL, tmp_path))
-    yield database
-    await database.dispose()
 
 
 async def test_postgres_claims_skip_rows_locked_by_another_replica(pg_db):

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,14 +14,15 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from config import PROJECT_DIR, PointsRule
+from config import PointsRule
 from models import audience, clubs, me, runs
 from models.db import Database
 from models.errors import DomainError
 from models.members import Member, Status
 from models.points import LedgerEntry
 from models.runs import Answer
-from tests.conftest import NOW, PG_URL, fresh_schema, make_config, seed_units
+from tests.conftest import NOW, PG_URL
+from tests.workers import race
 
 ATTEND = PointsRule("run_attendance", 10, 20)
 WINDOW = (timedelta(minutes=30), timedelta(minutes=60))
@@ -110,44 +108,10 @@ async def test_300_concurrent_going_on_50_seats_then_40_withdrawals_promote_exac
         assert not any(runs.promotion_noticed(s, p.rsvp_id) for p in promoted)
 
 
-@pytest.fixture
-async def pg_db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(PG_URL)
-    fresh_schema(database)
-    seed_units(database, make_config(PG_URL, tmp_path))
-    yield database
-    await database.dispose()
-
-
 async def _workers(event_id: int, choice: str, shares: list[list[int]]) -> Counter[str]:
     """One OS process per share, all answering at the same go signal; their outcomes added up."""
-    workers = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.runs_rsvp_worker",
-            PG_URL,
-            str(event_id),
-            NOW.isoformat(),
-            choice,
-            ",".join(map(str, share)),
-            cwd=PROJECT_DIR,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        for share in shares
-    ]
-    for worker in workers:
-        assert (await worker.stdout.readline()).strip() == b"ready"
-    for worker in workers:
-        worker.stdin.write(b"go\n")
-        await worker.stdin.drain()
-    results = [await worker.communicate() for worker in workers]
-    assert all(worker.returncode == 0 for worker in workers)
-    outcomes: Counter[str] = Counter()
-    for stdout, _ in results:
-        outcomes.update(json.loads(stdout.decode().strip().splitlines()[-1]))
-    return outcomes
+    args = [PG_URL, str(event_id), NOW.isoformat(), choice]
+    return await race("tests.runs_rsvp_worker", [[*args, ",".join(map(str, share))] for share in shares])
 
 
 async def test_four_processes_on_postgresql_fill_50_seats_and_promote_40_once(pg_db):

@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import json
-import sys
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +25,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from config import PROJECT_DIR, PointsRule
+from config import PointsRule
 from models import points, vouchers, welfare
 from models.db import Database
 from models.errors import BadInput, DomainError, InsufficientPoints, NotAllowed, NotFound
@@ -51,7 +48,8 @@ from models.welfare import (
     WindowClosed,
 )
 from models.welfare.importing import WelfareFileError, import_items, parse_welfare_file
-from tests.conftest import PG_URL, fresh_schema, make_config, seed_units
+from tests.conftest import PG_URL
+from tests.workers import race
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 6, 18, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai: the item opens
@@ -760,47 +758,14 @@ async def test_cancel_and_redeem_at_once_leave_exactly_one_outcome(db):
     await assert_books_balance(db)
 
 
-@pytest.fixture
-async def pg_db(tmp_path: Path) -> AsyncIterator[Database]:
-    """PostgreSQL only, fresh schema and units."""
-    database = Database(PG_URL)
-    fresh_schema(database)
-    seed_units(database, make_config(PG_URL, tmp_path))
-    yield database
-    await database.dispose()
-
-
 async def test_four_processes_claiming_at_once_on_postgresql_take_exactly_the_stock(pg_db):
     people = await make_members(pg_db, 120)
     item = await make_item(pg_db, stock=40, cost=10)
     ids = [m.id for m in people]
     # Each process claims for 60 members; every member is claimed for by two different processes.
     shares = [(ids[p * 30 :] + ids[: p * 30])[:60] for p in range(4)]
-    workers = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.welfare_claim_worker",
-            PG_URL,
-            str(item.id),
-            DURING.isoformat(),
-            ",".join(map(str, share)),
-            cwd=PROJECT_DIR,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        for share in shares
-    ]
-    for worker in workers:
-        assert (await worker.stdout.readline()).strip() == b"ready"
-    for worker in workers:
-        worker.stdin.write(b"go\n")
-        await worker.stdin.drain()
-    results = [await worker.communicate() for worker in workers]
-    assert all(worker.returncode == 0 for worker in workers)
-    outcomes: Counter[str] = Counter()
-    for stdout, _ in results:
-        outcomes.update(json.loads(stdout.decode().strip().splitlines()[-1]))
+    args = [PG_URL, str(item.id), DURING.isoformat()]
+    outcomes = await race("tests.welfare_claim_worker", [[*args, ",".join(map(str, share))] for share in shares])
     assert outcomes["created"] == 40 and sum(outcomes.values()) == 240
     assert set(outcomes) <= {"created", "welfare_sold_out", "welfare_limit_reached"}
     claims = await claims_of(pg_db, item.id)
