@@ -129,15 +129,23 @@ def write_text(ctx: Ctx, text: str) -> None:
     ctx.reply("feedback/sent", keyboard, thread=_thread(ctx, posted.thread))
 
 
+def _thread_page(
+    ctx: Ctx, found: list[ThreadView], page: int, opens: type[MyThread | CadreThread], pages: type[MyThreads | Queue]
+) -> tuple[list[ThreadView], list[list[Any]]]:
+    """One page of threads (found holds one more when there is a next page): a button each, then the pager."""
+    shown = found[:PAGE]
+    keyboard = [[ctx.button("feedback_thread_item", opens(t.token), ref=t.token[:6])] for t in shown]
+    keyboard += ctx.pager(pages, page=page, has_next=len(found) > PAGE)
+    return shown, keyboard
+
+
 @handler(needs=Need.VERIFIED)
 def show_my_threads(ctx: Ctx) -> None:
     """Button: my threads, most recent first."""
     pressed = ctx.callback
     page = (pressed.page or 0) if isinstance(pressed, MyThreads) else 0
     found = feedback.my_threads(ctx.session, ctx.member, PAGE + 1, page * PAGE)
-    shown = found[:PAGE]
-    keyboard = [[ctx.button("feedback_thread_item", MyThread(t.token), ref=t.token[:6])] for t in shown]
-    keyboard += ctx.pager(MyThreads, page=page, has_next=len(found) > PAGE)
+    shown, keyboard = _thread_page(ctx, found, page, MyThread, MyThreads)
     keyboard.append([ctx.button("feedback_back", FeedbackHome())])
     ctx.show("feedback/mine", keyboard, threads=[_thread(ctx, t) for t in shown])
 
@@ -182,9 +190,7 @@ def show_queue(ctx: Ctx) -> None:
     pressed = ctx.callback
     page = (pressed.page or 0) if isinstance(pressed, Queue) else 0
     found = feedback.queue(ctx.session, ctx.actor, PAGE + 1, page * PAGE)
-    shown = found[:PAGE]
-    keyboard = [[ctx.button("feedback_thread_item", CadreThread(t.token), ref=t.token[:6])] for t in shown]
-    keyboard += ctx.pager(Queue, page=page, has_next=len(found) > PAGE)
+    shown, keyboard = _thread_page(ctx, found, page, CadreThread, Queue)
     keyboard.append([ctx.button("feedback_index", SatisfactionIndex())])
     ctx.show("feedback/queue", keyboard, threads=[_thread(ctx, t) for t in shown], page=page)
 
